@@ -1,0 +1,54 @@
+"""Per-app rotate settings, read from `LEO_*` variables in the app's env file.
+
+They live in the env file (as LEO_ROTATE_SERVICES did in the original leo) so
+that one file on the host holds everything an app is configured with.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from . import validate
+from .errors import InvalidInput
+from .layout import WEB_SERVICE
+
+
+@dataclass(frozen=True)
+class AppSettings:
+    health_path: str = "/"
+    health_timeout: float = 60.0
+    drain_seconds: float = 2.0
+    rotate_services: tuple[str, ...] = ()  # besides web: rotated without downtime, no nginx
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> AppSettings:
+        path = env.get("LEO_HEALTH_PATH", "/").strip() or "/"
+        if not path.startswith("/") or any(ch.isspace() for ch in path):
+            raise InvalidInput(f"LEO_HEALTH_PATH must be a URL path like /health, not {path!r}")
+        services = tuple(
+            dict.fromkeys(  # trimmed, de-duplicated, order kept; web is rotated anyway
+                validate.service_name(s.strip())
+                for s in env.get("LEO_ROTATE_SERVICES", "").split(",")
+                if s.strip() and s.strip() != WEB_SERVICE
+            )
+        )
+        return cls(
+            health_path=path,
+            health_timeout=_seconds(env, "LEO_HEALTH_TIMEOUT", 60.0),
+            drain_seconds=_seconds(env, "LEO_DRAIN_SECONDS", 2.0),
+            rotate_services=services,
+        )
+
+
+def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise InvalidInput(f"{name} must be a number of seconds, not {raw!r}") from None
+    if not 0 <= value <= 3600:
+        raise InvalidInput(f"{name} must be between 0 and 3600 seconds")
+    return value

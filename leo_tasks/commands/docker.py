@@ -1,0 +1,63 @@
+"""Plain `docker` commands on containers that leo addresses by ID."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+PROJECT_LABEL = "com.docker.compose.project"
+SERVICE_LABEL = "com.docker.compose.service"
+
+
+def project_containers(app: str, service: str | None = None) -> list[str]:
+    """IDs of every container of a compose project (any state), one per line."""
+    argv = [
+        "docker",
+        "ps",
+        "--all",
+        "--quiet",
+        "--no-trunc",
+        "--filter",
+        f"label={PROJECT_LABEL}={app}",
+    ]
+    if service:
+        argv += ["--filter", f"label={SERVICE_LABEL}={service}"]
+    return argv
+
+
+def inspect(ids: Sequence[str]) -> list[str]:
+    return ["docker", "container", "inspect", "--", *ids]
+
+
+def stop(ids: Sequence[str], *, timeout: int | None = None) -> list[str]:
+    argv = ["docker", "stop"]
+    if timeout is not None:
+        argv += ["--time", str(timeout)]
+    return [*argv, "--", *ids]
+
+
+def remove(ids: Sequence[str]) -> list[str]:
+    return ["docker", "rm", "--force", "--", *ids]
+
+
+def logs(container_id: str, *, tail: int = 20) -> list[str]:
+    return ["docker", "logs", "--tail", str(tail), "--", container_id]
+
+
+def info_server_version() -> list[str]:
+    return ["docker", "info", "--format", "{{.ServerVersion}}"]
+
+
+def project_networks(app: str) -> list[str]:
+    return ["docker", "network", "ls", "--quiet", "--filter", f"label={PROJECT_LABEL}={app}"]
+
+
+def remove_networks(ids: Sequence[str]) -> list[str]:
+    return ["docker", "network", "rm", "--", *ids]
+
+
+def project_volumes(app: str) -> list[str]:
+    return ["docker", "volume", "ls", "--quiet", "--filter", f"label={PROJECT_LABEL}={app}"]
+
+
+def remove_volumes(names: Sequence[str]) -> list[str]:
+    return ["docker", "volume", "rm", "--", *names]

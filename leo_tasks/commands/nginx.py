@@ -1,0 +1,15 @@
+"""nginx control. Both run through `sudo -n` for leo-deploy (see the sudoers drop-in)."""
+
+from __future__ import annotations
+
+
+def test() -> list[str]:
+    return ["nginx", "-t"]
+
+
+def reload() -> list[str]:
+    return ["nginx", "-s", "reload"]
+
+
+def version() -> list[str]:
+    return ["nginx", "-v"]

@@ -1,0 +1,113 @@
+"""The app's env file (`env_file: ./env` in compose): parse and edit with exact round-trip.
+
+leo writes every value double-quoted with backslash escapes, the one form that
+Compose v2's env_file parser reads back byte for byte for any text (quotes,
+`$`, `#`, backslashes, newlines; checked against `docker compose` in the e2e
+tests). Lines leo does not touch (comments, hand-written entries) are kept
+exactly as they were.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from . import validate
+from .errors import InvalidInput
+
+_ENTRY = re.compile(r"^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=(.*)$")
+_ESCAPES = {"\\": "\\\\", '"': '\\"', "$": "\\$", "\n": "\\n", "\r": "\\r"}
+_UNESCAPES = {"n": "\n", "r": "\r"}
+
+
+def encode_value(value: str) -> str:
+    """The env-file form of `value`, which compose decodes to exactly `value`."""
+    if "\x00" in value:
+        raise InvalidInput("an environment value cannot contain a NUL byte")
+    return '"' + "".join(_ESCAPES.get(ch, ch) for ch in value) + '"'
+
+
+def decode_value(raw: str, *, line_no: int = 0) -> str:
+    """Decode a value as compose does, for the forms people and leo write."""
+    text = raw.strip()
+    if text.startswith('"'):
+        out: list[str] = []
+        i = 1
+        while i < len(text):
+            ch = text[i]
+            if ch == "\\" and i + 1 < len(text):
+                nxt = text[i + 1]
+                out.append(_UNESCAPES.get(nxt, nxt))
+                i += 2
+                continue
+            if ch == '"':
+                return "".join(out)
+            out.append(ch)
+            i += 1
+        raise InvalidInput(f"env file line {line_no}: unterminated double-quoted value")
+    if text.startswith("'"):
+        end = text.find("'", 1)
+        if end == -1:
+            raise InvalidInput(f"env file line {line_no}: unterminated single-quoted value")
+        return text[1:end]
+    # Unquoted: an inline comment starts at " #".
+    comment = re.search(r"\s#", text)
+    return (text[: comment.start()] if comment else text).strip()
+
+
+@dataclass
+class EnvFile:
+    """An env file as lines; entries are looked up and replaced in place."""
+
+    lines: list[str]
+
+    @classmethod
+    def parse(cls, text: str) -> EnvFile:
+        # split("\n"), not splitlines(): values may hold U+2028 and friends.
+        lines = text.split("\n")
+        if lines and lines[-1] == "":
+            lines.pop()
+        env = cls(lines)
+        env.values()  # refuse files we could not edit safely
+        return env
+
+    def _entries(self) -> list[tuple[int, str, str]]:
+        found = []
+        for index, line in enumerate(self.lines):
+            stripped = line.strip()
+            if not stripped or stripped.startswith("#"):
+                continue
+            match = _ENTRY.match(line)
+            if not match:
+                raise InvalidInput(f"env file line {index + 1} is not NAME=VALUE: {line!r}")
+            found.append((index, match.group(1), match.group(2)))
+        return found
+
+    def values(self) -> dict[str, str]:
+        """NAME -> value as the container sees it (the last assignment wins, as in compose)."""
+        return {name: decode_value(raw, line_no=index + 1) for index, name, raw in self._entries()}
+
+    def set(self, name: str, value: str) -> bool:
+        """Set NAME; returns False when it already had exactly this value."""
+        validate.env_name(name)
+        line = f"{name}={encode_value(value)}"
+        entries = [index for index, entry_name, _ in self._entries() if entry_name == name]
+        if entries and self.values().get(name) == value and len(entries) == 1:
+            return False
+        if entries:
+            self.lines[entries[0]] = line
+            for index in reversed(entries[1:]):  # duplicates would shadow the new value
+                del self.lines[index]
+        else:
+            self.lines.append(line)
+        return True
+
+    def delete(self, name: str) -> bool:
+        validate.env_name(name)
+        entries = [index for index, entry_name, _ in self._entries() if entry_name == name]
+        for index in reversed(entries):
+            del self.lines[index]
+        return bool(entries)
+
+    def render(self) -> str:
+        return "".join(line + "\n" for line in self.lines)

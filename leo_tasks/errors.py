@@ -1,0 +1,60 @@
+"""Exceptions leo raises, each mapped to an exit code the CLI returns.
+
+Exit codes are part of the interface (CI steps branch on them):
+0 ok, 1 a step failed on a host, 2 bad input (nothing was changed),
+3 could not connect or host key refused, 4 the app is locked by another run.
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Sequence
+
+
+class LeoError(Exception):
+    """Base class: a message meant for the person running leo."""
+
+    exit_code = 1
+
+
+class InvalidInput(LeoError):
+    """Bad flag, name or file: refused before anything on a host is touched."""
+
+    exit_code = 2
+
+
+class ConnectionProblem(LeoError):
+    """SSH could not connect, authenticate, or verify the host key."""
+
+    exit_code = 3
+
+
+class LockHeld(LeoError):
+    """Another leo run holds the app's lock."""
+
+    exit_code = 4
+
+
+class StepFailed(LeoError):
+    """A step found a state it cannot proceed from (e.g. an app that does not exist)."""
+
+
+class CommandFailed(LeoError):
+    """A command on a host exited non-zero; carries everything needed to debug it."""
+
+    def __init__(
+        self, host: str, argv: Sequence[str], exited: int, stdout: str, stderr: str
+    ) -> None:
+        self.host = host
+        self.argv = list(argv)
+        self.exited = exited
+        self.stdout = stdout
+        self.stderr = stderr
+        super().__init__(self._message())
+
+    def _message(self) -> str:
+        lines = [f"command exited {self.exited} on {self.host}: {shlex.join(self.argv)}"]
+        detail = (self.stderr.strip() or self.stdout.strip())[-2000:]
+        if detail:
+            lines += ["  " + line for line in detail.splitlines()]
+        return "\n".join(lines)

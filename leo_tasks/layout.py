@@ -1,0 +1,56 @@
+"""Where leo keeps things on a server. Plain paths a person can find by hand."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+DEPLOY_USER = "leo-deploy"
+HOME = f"/home/{DEPLOY_USER}"
+APPS_DIR = f"{HOME}/apps"
+NGINX_INCLUDE = "/etc/nginx/conf.d/leo.conf"
+SUDOERS_FILE = "/etc/sudoers.d/leo-deploy"
+CHOWN_HELPER = "/usr/local/bin/chown_leo_deploy"
+WEB_SERVICE = "web"
+WEB_PORT = 5000
+
+
+@dataclass(frozen=True)
+class AppPaths:
+    """The files of one app on the host, under /home/leo-deploy/apps/<app>/."""
+
+    app: str
+
+    @property
+    def dir(self) -> str:
+        return f"{APPS_DIR}/{self.app}"
+
+    @property
+    def compose_file(self) -> str:
+        return f"{self.dir}/docker-compose.yml"
+
+    @property
+    def nginx_conf(self) -> str:
+        """The app's nginx site: created by leo, then the user's to edit."""
+        return f"{self.dir}/nginx.conf"
+
+    @property
+    def upstream_conf(self) -> str:
+        """Rewritten by leo on every rotate/start; included by nginx.conf."""
+        return f"{self.dir}/upstream.conf"
+
+    @property
+    def env_file(self) -> str:
+        return f"{self.dir}/env"
+
+    @property
+    def letsencrypt_dir(self) -> str:
+        return f"{self.dir}/letsencrypt"
+
+    @property
+    def state_dir(self) -> str:
+        """leo's own bookkeeping (locks, releases); never read by compose or nginx."""
+        return f"{self.dir}/.leo"
+
+    @property
+    def upstream_name(self) -> str:
+        return f"leo_{self.app}"

@@ -1,0 +1,102 @@
+"""`leo create` and the upload half of `leo deploy`: the app's files on the host.
+
+Files are validated on the client first; nothing reaches the host unless all
+of them are acceptable, and a new app appears in one rename.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, field
+
+from .. import templates
+from ..commands import fs
+from ..errors import StepFailed
+from ..layout import APPS_DIR, AppPaths
+from . import lock, nginx
+from .base import Host, read_file, write_if_changed
+
+
+@dataclass(frozen=True)
+class AppFiles:
+    """What the client brings: already validated compose text, optional nginx site."""
+
+    compose: str | None = None
+    nginx_site: str | None = None
+    warnings: list[str] = field(default_factory=list)
+
+
+def exists(host: Host, paths: AppPaths) -> bool:
+    return host.remote.run(fs.exists(paths.dir), check=False).ok
+
+
+def create(host: Host, paths: AppPaths, files: AppFiles, domains: list[str]) -> None:
+    with host.step(f"create app {paths.app}") as line:
+        if exists(host, paths):
+            raise StepFailed(
+                f"app {paths.app!r} already exists on {host.name} "
+                f"({paths.dir}); use `leo deploy` to update it"
+            )
+        # Build the app in a hidden directory (nginx's `*` does not match dot
+        # names), then rename it into place: it appears whole or not at all.
+        staging = AppPaths(f".new-{paths.app}-{secrets.token_hex(3)}")
+        run = host.remote.run
+        run(fs.mkdir(staging.dir, mode=0o711))
+        try:
+            for sub, mode in (
+                (staging.state_dir, 0o700),
+                (staging.letsencrypt_dir, 0o755),
+                (f"{staging.letsencrypt_dir}/webroot", 0o755),
+            ):
+                run(fs.mkdir(sub, mode=mode))
+            site = files.nginx_site or templates.app_site(paths, domains)
+            put = host.remote.put
+            put((files.compose or "").encode(), staging.compose_file, mode=0o640)
+            put(b"", staging.env_file, mode=0o600)
+            put(templates.upstream(paths, []).encode(), staging.upstream_conf, mode=0o644)
+            put(site.encode(), staging.nginx_conf, mode=0o644)
+            run(["mv", "-T", "--", staging.dir, paths.dir])
+        except BaseException:
+            run(fs.remove_tree(staging.dir), check=False)
+            raise
+        try:
+            nginx.test(host)
+        except nginx.NginxRejected:
+            run(fs.remove_tree(paths.dir), check=False)
+            raise
+        nginx.reload(host)
+        line.outcome = f"created {paths.dir}, serving {' '.join(domains)}"
+        line.details = files.warnings
+
+
+def upload(host: Host, paths: AppPaths, files: AppFiles) -> bool:
+    """Replace the app's compose file and/or nginx site; keep the previous compose file."""
+    changed = False
+    with lock.held(host, paths, "files", purpose="deploy upload", wait=30):
+        if files.compose is not None:
+            with host.step("upload docker-compose.yml") as line:
+                previous = read_file(host, paths.compose_file)
+                if previous is not None and previous != files.compose:
+                    host.remote.put(
+                        previous.encode(),
+                        f"{paths.state_dir}/docker-compose.previous.yml",
+                        mode=0o640,
+                    )
+                line.outcome = (
+                    "changed"
+                    if write_if_changed(host, paths.compose_file, files.compose, mode=0o640)
+                    else "unchanged"
+                )
+                line.details = files.warnings
+                changed |= line.outcome == "changed"
+        if files.nginx_site is not None:
+            with host.step("upload nginx.conf") as line:
+                done = nginx.apply(host, [nginx.FileChange(paths.nginx_conf, files.nginx_site)])
+                line.outcome = "changed" if done else "unchanged"
+                changed |= done
+    return changed
+
+
+def list_apps(host: Host, *, sudo: bool = False) -> list[str]:
+    result = host.remote.run(fs.list_dir(APPS_DIR), sudo=sudo, check=False)
+    return sorted(n for n in result.stdout.split() if not n.startswith(".")) if result.ok else []

@@ -1,0 +1,57 @@
+"""Facts about an app's containers on a host, addressed by ID (never by position)."""
+
+from __future__ import annotations
+
+import json
+
+from ..commands import compose, docker
+from ..errors import LeoError
+from ..facts import ComposeModel, Container, parse_compose_config, parse_ids, parse_inspect
+from ..layout import AppPaths
+from .base import Host
+
+
+def containers(host: Host, app: str, service: str | None = None) -> list[Container]:
+    """All containers of the app (or of one service), any state, oldest number first."""
+    ids = parse_ids(host.remote.run(docker.project_containers(app, service)).stdout)
+    if not ids:
+        return []
+    found = parse_inspect(host.remote.run(docker.inspect(ids), check=False).stdout)
+    return sorted(found, key=lambda c: (c.service, c.number))
+
+
+def inspect(host: Host, ids: list[str]) -> list[Container]:
+    if not ids:
+        return []
+    # check=False: a container removed meanwhile is simply absent from the answer.
+    return parse_inspect(host.remote.run(docker.inspect(ids), check=False).stdout or "[]")
+
+
+def compose_model(host: Host, paths: AppPaths) -> ComposeModel:
+    """The compose file as compose itself resolves it (fails early if it is broken)."""
+    result = host.remote.run(compose.config_json(paths), check=False)
+    if not result.ok:
+        raise LeoError(
+            f"docker compose cannot read {paths.compose_file} on {host.name}: "
+            f"{result.stderr.strip()}"
+        )
+    return parse_compose_config(result.stdout)
+
+
+def logs_tail(host: Host, container: Container, lines: int = 20) -> str:
+    result = host.remote.run(docker.logs(container.id, tail=lines), check=False)
+    return (result.stdout + result.stderr).strip()
+
+
+def network_for(app: str) -> str:
+    """Compose's default network for the project: where nginx reaches web."""
+    return f"{app}_default"
+
+
+def describe(container: Container) -> str:
+    health = f", {container.health}" if container.health else ""
+    return f"{container.name} ({container.short_id}, {container.status}{health})"
+
+
+def to_json(items: list[Container]) -> str:
+    return json.dumps([c.__dict__ for c in items], indent=2, default=str)

@@ -1,0 +1,54 @@
+"""`leo env`, `env.set`, `env.del`: the app's env file, edited under a lock.
+
+The read-modify-write happens on the client, so two concurrent edits are
+serialised by the app's `env` lock on the host: neither is lost.
+"""
+
+from __future__ import annotations
+
+from ..envfile import EnvFile, encode_value
+from ..errors import InvalidInput, StepFailed
+from ..layout import AppPaths
+from . import lock
+from .base import Host, read_file
+
+_PLAIN = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.,:/@+%=")
+
+
+def load(host: Host, paths: AppPaths) -> EnvFile:
+    text = read_file(host, paths.env_file)
+    if text is None:
+        raise StepFailed(f"app {paths.app!r} has no env file on {host.name} (leo create?)")
+    return EnvFile.parse(text)
+
+
+def show(host: Host, paths: AppPaths) -> str:
+    """The environment as env-file lines: plain values bare, others quoted exactly."""
+    values = load(host, paths).values()
+    return "".join(f"{name}={_display(value)}\n" for name, value in values.items())
+
+
+def _display(value: str) -> str:
+    return value if value and set(value) <= _PLAIN else encode_value(value)
+
+
+def set_value(host: Host, paths: AppPaths, name: str, value: str) -> bool:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidInput(f"the value of {name} is not valid UTF-8 text") from None
+    with lock.held(host, paths, "env", purpose=f"env.set {name}", wait=30):
+        env = load(host, paths)
+        if not env.set(name, value):
+            return False
+        host.remote.put(env.render().encode(), paths.env_file, mode=0o600)
+        return True
+
+
+def delete(host: Host, paths: AppPaths, name: str) -> bool:
+    with lock.held(host, paths, "env", purpose=f"env.del {name}", wait=30):
+        env = load(host, paths)
+        if not env.delete(name):
+            return False
+        host.remote.put(env.render().encode(), paths.env_file, mode=0o600)
+        return True

@@ -1,0 +1,50 @@
+"""`leo implode`: remove leo and every app it manages from a server.
+
+Order matters: containers first (they live in the home directory), then nginx
+(tested and reloaded, so it keeps serving everything else), then the user,
+its home, crontab, sudoers rules and helper.
+"""
+
+from __future__ import annotations
+
+from ..commands import docker
+from ..errors import StepFailed
+from ..facts import parse_ids
+from ..layout import CHOWN_HELPER, DEPLOY_USER, HOME, NGINX_INCLUDE, SUDOERS_FILE
+from . import nginx
+from .app import list_apps
+from .base import Host
+
+
+def implode(host: Host, *, volumes: bool) -> None:
+    run = host.remote.run
+    for app in list_apps(host, sudo=True):
+        with host.step(f"remove app {app}") as line:
+            ids = parse_ids(run(docker.project_containers(app), sudo=True).stdout)
+            if ids:
+                run(docker.remove(ids), sudo=True)
+            nets = parse_ids(run(docker.project_networks(app), sudo=True).stdout)
+            if nets:
+                run(docker.remove_networks(nets), sudo=True, check=False)
+            vols = parse_ids(run(docker.project_volumes(app), sudo=True).stdout) if volumes else []
+            if vols:
+                run(docker.remove_volumes(vols), sudo=True)
+            line.outcome = f"{len(ids)} containers, {len(nets)} networks" + (
+                f", {len(vols)} volumes" if volumes else " (volumes kept)"
+            )
+
+    with host.step(f"nginx: remove {NGINX_INCLUDE}") as line:
+        removed = nginx.apply(host, [nginx.FileChange(NGINX_INCLUDE, None, sudo=True)])
+        line.outcome = "removed, nginx reloaded" if removed else "absent"
+
+    with host.step(f"user {DEPLOY_USER}") as line:
+        if run(["id", "-u", DEPLOY_USER], check=False).ok:
+            run(["crontab", "-r", "-u", DEPLOY_USER], sudo=True, check=False)
+            run(["pkill", "-KILL", "-u", DEPLOY_USER], sudo=True, check=False)
+            gone = run(["userdel", "--remove", DEPLOY_USER], sudo=True, check=False)
+            if run(["id", "-u", DEPLOY_USER], check=False).ok:
+                raise StepFailed(f"could not remove user {DEPLOY_USER}: {gone.stderr.strip()}")
+            line.outcome = "removed"
+        else:
+            line.outcome = "absent"
+        run(["rm", "-rf", "--", HOME, SUDOERS_FILE, CHOWN_HELPER], sudo=True)

@@ -1,0 +1,50 @@
+"""Rendering nginx configs from nginx_templates/ with Jinja2 (StrictUndefined: a
+missing variable is an error, never an empty string in a server's config)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from importlib.resources import files
+
+import jinja2
+
+from .layout import APPS_DIR, NGINX_INCLUDE, WEB_PORT, AppPaths
+
+_env = jinja2.Environment(
+    # The templates live at the repository's top (nginx_templates/) and are
+    # installed as the package leo_tasks.nginx_templates: find them either way.
+    loader=jinja2.FileSystemLoader(str(files("leo_tasks.nginx_templates"))),
+    undefined=jinja2.StrictUndefined,
+    keep_trailing_newline=True,
+    autoescape=False,
+)
+
+
+def _render(name: str, **values: object) -> str:
+    return _env.get_template(name).render(**values)
+
+
+def leo_conf() -> str:
+    return _render("leo.conf.j2", include_path=NGINX_INCLUDE, apps_dir=APPS_DIR)
+
+
+def app_site(paths: AppPaths, domains: Sequence[str]) -> str:
+    return _render(
+        "app_site.conf.j2",
+        app=paths.app,
+        domains=list(domains),
+        upstream_conf=paths.upstream_conf,
+        upstream_name=paths.upstream_name,
+        webroot=f"{paths.letsencrypt_dir}/webroot",
+    )
+
+
+def upstream(paths: AppPaths, addresses: Sequence[str], containers: Sequence[str] = ()) -> str:
+    return _render(
+        "upstream.conf.j2",
+        app=paths.app,
+        upstream_name=paths.upstream_name,
+        addresses=list(addresses),
+        containers=list(containers),
+        port=WEB_PORT,
+    )
