@@ -18,7 +18,8 @@ from .layout import WEB_SERVICE
 class AppSettings:
     health_path: str = "/"
     health_timeout: float = 60.0
-    drain_seconds: float = 2.0
+    # Upper bound on waiting for nginx's old workers to finish their requests.
+    drain_seconds: float = 30.0
     rotate_services: tuple[str, ...] = ()  # besides web: rotated without downtime, no nginx
 
     @classmethod
@@ -36,7 +37,7 @@ class AppSettings:
         return cls(
             health_path=path,
             health_timeout=_seconds(env, "LEO_HEALTH_TIMEOUT", 60.0),
-            drain_seconds=_seconds(env, "LEO_DRAIN_SECONDS", 2.0),
+            drain_seconds=_seconds(env, "LEO_DRAIN_SECONDS", 30.0),
             rotate_services=services,
         )
 

@@ -115,3 +115,13 @@ def parse_sha256sum(text: str) -> dict[str, str]:
         if sep and len(digest) == 64:
             hashes[path] = digest
     return hashes
+
+
+def parse_nginx_workers(text: str) -> list[int]:
+    """PIDs of nginx's non-master processes from `ps -C nginx -o pid=,args=`."""
+    pids = []
+    for line in text.splitlines():
+        pid, _, args = line.strip().partition(" ")
+        if pid.isdigit() and args.startswith("nginx:") and "master process" not in args:
+            pids.append(int(pid))
+    return pids

@@ -60,7 +60,11 @@ def create(host: Host, paths: AppPaths, files: AppFiles, domains: list[str]) -> 
             run(fs.remove_tree(staging.dir), check=False)
             raise
         try:
-            nginx.test(host)
+            nginx.test(
+                host,
+                failing=f"nginx -t rejected the new app's site on {host.name}; "
+                "the app was not created",
+            )
         except nginx.NginxRejected:
             run(fs.remove_tree(paths.dir), check=False)
             raise

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from ..commands import fs, nginx
 from ..errors import LeoError
+from ..facts import parse_nginx_workers
 from .base import Host, read_file
 
 
@@ -34,12 +35,11 @@ def _where(stderr: str) -> str:
     return found[0] if found else stderr.strip().splitlines()[-1] if stderr.strip() else ""
 
 
-def test(host: Host) -> None:
+def test(host: Host, *, failing: str) -> None:
+    """Run `nginx -t`; on failure raise NginxRejected("<failing>: <what nginx said>")."""
     result = host.remote.run(nginx.test(), sudo=True, check=False)
     if not result.ok:
-        raise NginxRejected(
-            f"nginx -t fails on {host.name} before leo changed anything: {_where(result.stderr)}"
-        )
+        raise NginxRejected(f"{failing}. nginx said: {_where(result.stderr)}")
 
 
 def reload(host: Host) -> None:
@@ -49,6 +49,40 @@ def reload(host: Host) -> None:
             f"nginx -s reload failed on {host.name} (is nginx running?): "
             f"{result.stderr.strip() or result.stdout.strip()}"
         )
+
+
+# Waits until none of the given PIDs exists, for at most $1 seconds; prints
+# the ones still alive on timeout. /proc works for any user, kill -0 does not.
+_WAIT_GONE = r"""
+end=$(( $(date +%s) + $1 )); shift
+while :; do
+  alive=""
+  for p in "$@"; do [ -d "/proc/$p" ] && alive="$alive $p"; done
+  [ -z "$alive" ] && exit 0
+  [ "$(date +%s)" -ge "$end" ] && { echo $alive; exit 1; }
+  sleep 0.1
+done
+"""
+
+
+def workers(host: Host) -> list[int]:
+    """nginx's current worker PIDs: the ones a reload will retire."""
+    return parse_nginx_workers(
+        host.remote.run(["ps", "-C", "nginx", "-o", "pid=,args="], check=False).stdout
+    )
+
+
+def wait_retired(host: Host, pids: list[int], timeout: float) -> list[int]:
+    """Wait until the pre-reload workers have exited, i.e. finished every request
+    they had in flight to the old upstream. Returns PIDs still alive at timeout."""
+    if not pids:
+        return []
+    result = host.remote.run(
+        ["sh", "-c", _WAIT_GONE, "sh", str(max(1, round(timeout))), *map(str, pids)],
+        check=False,
+        timeout=timeout + 30,
+    )
+    return [int(p) for p in result.stdout.split() if p.isdigit()]
 
 
 def apply(host: Host, changes: list[FileChange], *, reload_nginx: bool = True) -> bool:

@@ -85,15 +85,15 @@ def _rotate_locked(
 
     new = _start_beside(host, paths, WEB_SERVICE, running_web, model.replicas(WEB_SERVICE))
     ready = _await_ready(host, paths, [c.id for c in new], policy, remove_on_failure=True)
+    old_workers = nginx.workers(host)
     try:
-        switch_upstream(host, paths, ready)
+        switched = switch_upstream(host, paths, ready)
     except LeoError:
         _remove(host, new, "remove new containers")
         raise
     result.started = [c.name for c in ready]
-    if settings.drain_seconds:
-        with host.step(f"drain {settings.drain_seconds:g}s"):
-            time.sleep(settings.drain_seconds)
+    if switched:
+        _drain(host, old_workers, settings.drain_seconds)
     _retire(host, running_web)
     result.retired = [c.name for c in running_web]
 
@@ -170,6 +170,28 @@ def switch_upstream(host: Host, paths: AppPaths, web: list[Container]) -> bool:
             "" if changed else " (unchanged)"
         )
     return changed
+
+
+def _drain(host: Host, old_workers: list[int], max_seconds: float) -> None:
+    """Wait until no request can still reach the old containers.
+
+    `nginx -s reload` returns before nginx has switched: the old workers keep
+    serving what they accepted, with the old upstream. Once they have exited,
+    nothing is in flight to the old containers. Not a blind sleep: it ends as
+    soon as they are gone, and at `max_seconds` for long-lived connections.
+    """
+    with host.step("drain old nginx workers") as line:
+        if not old_workers:  # `ps` unavailable: fall back to a short grace period
+            time.sleep(min(2.0, max_seconds))
+            line.outcome = "could not list nginx workers; waited"
+            return
+        still = nginx.wait_retired(host, old_workers, max_seconds)
+        line.outcome = (
+            f"{len(still)} old workers still busy after {max_seconds:g}s "
+            "(long-lived connections); going on"
+            if still
+            else "done"
+        )
 
 
 def _retire(host: Host, old: list[Container]) -> None:

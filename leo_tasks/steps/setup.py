@@ -35,6 +35,7 @@ REQUIRED = {
     "useradd": "passwd",
     "sha256sum": "coreutils",
     "install": "coreutils",
+    "ps": "procps",
 }
 
 # Prints one line per missing prerequisite; names arrive as arguments.

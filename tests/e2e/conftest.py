@@ -1,0 +1,71 @@
+"""Fixtures for tests against the real local test host (sshd + docker + compose + nginx)."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from .hostkit import APPS, TESTHOST_DIR, Leo, make_home, sh
+
+_counter = itertools.count(1)
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if "/e2e/" in str(item.fspath):
+            item.add_marker(pytest.mark.e2e)
+
+
+@pytest.fixture(scope="session")
+def leo_home(tmp_path_factory) -> Path:
+    if not (TESTHOST_DIR / "id_ed25519").exists():
+        pytest.fail(
+            "the local test host is not provisioned: run `bash scripts/provision-testhost.sh` "
+            "(scripts/test.sh does it for you)",
+            pytrace=False,
+        )
+    return make_home(tmp_path_factory.mktemp("home"))
+
+
+@pytest.fixture(scope="session")
+def leo(leo_home) -> Leo:
+    return Leo(leo_home)
+
+
+@pytest.fixture(scope="session")
+def deploy_host(leo, leo_home) -> str:
+    """The test host with `leo setup` done (idempotent: fine if it already was)."""
+    leo("setup", "--host", "root@testhost", "--pubkey", str(leo_home / ".ssh/id_ed25519.pub"))
+    return "testhost"
+
+
+@pytest.fixture
+def app(deploy_host, request):
+    """A fresh app name; whatever the test left on the host is removed afterwards."""
+    name = f"t{os.getpid() % 1000}-{next(_counter)}"
+    yield name
+    remove_app(name)
+
+
+def remove_app(name: str) -> None:
+    ids = sh(
+        "docker", "ps", "-aq", "--filter", f"label=com.docker.compose.project={name}"
+    ).stdout.split()
+    if ids:
+        sh("docker", "rm", "-f", *ids)
+    nets = sh(
+        "docker", "network", "ls", "-q", "--filter", f"label=com.docker.compose.project={name}"
+    ).stdout.split()
+    if nets:
+        sh("docker", "network", "rm", *nets, ok=False)
+    if (APPS / name).exists():
+        shutil.rmtree(APPS / name)
+        sh("nginx", "-s", "reload", ok=False)
+
+
+def domain_of(app: str) -> str:
+    return f"{app}.test"

@@ -1,0 +1,206 @@
+"""What the e2e tests use to drive leo and look at the test host from outside.
+
+The test host is this machine (see scripts/provision-testhost.sh): sshd on
+127.0.0.1:2222, docker, nginx on :80. Tests run the real `leo` console script
+with HOME pointed at a private directory, so the developer's ~/.ssh is never
+read or written.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+TESTHOST_DIR = Path(os.environ.get("LEO_TESTHOST_DIR", "/var/lib/leo-testhost"))
+TESTHOST_PORT = int(os.environ.get("LEO_TESTHOST_PORT", "2222"))
+LEO = str(Path(sys.executable).parent / "leo")
+APPS = Path("/home/leo-deploy/apps")
+
+
+def make_home(home: Path, *, known_hosts: bool = True) -> Path:
+    """A HOME with the test client key, an ssh config for `testhost`, known_hosts."""
+    ssh = home / ".ssh"
+    ssh.mkdir(parents=True, exist_ok=True, mode=0o700)
+    for name in ("id_ed25519", "id_ed25519.pub"):
+        shutil.copy(TESTHOST_DIR / name, ssh / name)
+    (ssh / "id_ed25519").chmod(0o600)
+    (ssh / "config").write_text(
+        f"Host testhost\n  HostName 127.0.0.1\n  Port {TESTHOST_PORT}\n"
+        f"  IdentityFile {ssh / 'id_ed25519'}\n"
+    )
+    if known_hosts:
+        shutil.copy(TESTHOST_DIR / "known_hosts", ssh / "known_hosts")
+    return home
+
+
+@dataclass
+class Leo:
+    """Runs the installed `leo` console script as a user would."""
+
+    home: Path
+
+    def __call__(
+        self,
+        *args: str,
+        ok: bool = True,
+        cwd: Path | None = None,
+        timeout: float = 300,
+        env: dict[str, str] | None = None,
+    ) -> subprocess.CompletedProcess[str]:
+        proc = subprocess.run(
+            [LEO, *args],
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            stdin=subprocess.DEVNULL,
+            env={**os.environ, "HOME": str(self.home), **(env or {})},
+        )
+        if ok and proc.returncode != 0:
+            raise AssertionError(
+                f"leo {' '.join(args)} exited {proc.returncode}\n"
+                f"--- stdout\n{proc.stdout}\n--- stderr\n{proc.stderr}"
+            )
+        return proc
+
+
+def sh(*argv: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
+    """A command on the test host, run directly as root: the view from outside leo."""
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=120)
+    if ok and proc.returncode != 0:
+        raise AssertionError(f"{argv} exited {proc.returncode}: {proc.stderr}")
+    return proc
+
+
+def http_get(domain: str, path: str = "/", timeout: float = 5) -> tuple[int, str]:
+    conn = http.client.HTTPConnection("127.0.0.1", 80, timeout=timeout)
+    try:
+        conn.request("GET", path, headers={"Host": domain, "Connection": "close"})
+        resp = conn.getresponse()
+        return resp.status, resp.read().decode("utf-8", "replace")
+    finally:
+        conn.close()
+
+
+def http_raw(domain: str, path: str) -> bytes:
+    conn = http.client.HTTPConnection("127.0.0.1", 80, timeout=5)
+    try:
+        conn.request("GET", path, headers={"Host": domain, "Connection": "close"})
+        resp = conn.getresponse()
+        assert resp.status == 200, (resp.status, path)
+        return resp.read()
+    finally:
+        conn.close()
+
+
+@dataclass(frozen=True)
+class ContainerView:
+    id: str
+    name: str
+    service: str
+    image: str
+    state: str
+    ips: tuple[str, ...]
+
+
+def containers(app: str, *, all_states: bool = True) -> list[ContainerView]:
+    argv = [
+        "docker",
+        "ps",
+        "-q",
+        "--no-trunc",
+        "--filter",
+        f"label=com.docker.compose.project={app}",
+    ]
+    if all_states:
+        argv.insert(2, "-a")
+    ids = sh(*argv).stdout.split()
+    if not ids:
+        return []
+    found = []
+    for item in json.loads(sh("docker", "inspect", *ids).stdout):
+        nets = item["NetworkSettings"]["Networks"] or {}
+        found.append(
+            ContainerView(
+                id=item["Id"],
+                name=item["Name"].lstrip("/"),
+                service=item["Config"]["Labels"].get("com.docker.compose.service", ""),
+                image=item["Config"]["Image"],
+                state=item["State"]["Status"],
+                ips=tuple(n["IPAddress"] for n in nets.values() if n.get("IPAddress")),
+            )
+        )
+    return sorted(found, key=lambda c: c.name)
+
+
+def nginx_ok() -> bool:
+    return sh("nginx", "-t", ok=False).returncode == 0
+
+
+def write_compose(path: Path, web_image: str, **others: str) -> Path:
+    """A compose file with a `web` service (+ other services by name=image)."""
+    lines = ["services:", "  web:", f"    image: {web_image}", "    env_file: ./env"]
+    for name, image in others.items():
+        lines += [f"  {name}:", f"    image: {image}", "    env_file: ./env"]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+@dataclass
+class Load:
+    """Bounded HTTP load through nginx (new connection per request) in threads."""
+
+    domain: str
+    workers: int = 4
+    max_seconds: float = 120
+    statuses: Counter = field(default_factory=Counter)
+    errors: list[str] = field(default_factory=list)
+    bodies: Counter = field(default_factory=Counter)
+
+    def __post_init__(self) -> None:
+        self._stop = threading.Event()
+        self._threads = [
+            threading.Thread(target=self._loop, daemon=True) for _ in range(self.workers)
+        ]
+        self._lock = threading.Lock()
+
+    def _loop(self) -> None:
+        deadline = time.monotonic() + self.max_seconds
+        while not self._stop.is_set() and time.monotonic() < deadline:
+            try:
+                status, body = http_get(self.domain)
+                with self._lock:
+                    self.statuses[status] += 1
+                    self.bodies[body.splitlines()[0] if body else ""] += 1
+            except Exception as exc:  # noqa: BLE001 - every failure counts
+                with self._lock:
+                    self.errors.append(repr(exc))
+
+    def __enter__(self) -> Load:
+        for t in self._threads:
+            t.start()
+        time.sleep(0.5)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        time.sleep(0.5)
+        self._stop.set()
+        for t in self._threads:
+            t.join(timeout=10)
+
+    @property
+    def total(self) -> int:
+        return sum(self.statuses.values()) + len(self.errors)
+
+    @property
+    def failed(self) -> int:
+        return sum(n for s, n in self.statuses.items() if s != 200) + len(self.errors)

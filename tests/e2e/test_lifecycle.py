@@ -1,0 +1,67 @@
+"""start, stop and run, seen from outside: HTTP through nginx and docker ps."""
+
+from __future__ import annotations
+
+from .conftest import domain_of
+from .hostkit import containers, http_get
+from .test_rotate import deploy_v1, upstream_ips, web
+
+
+def test_stop_then_start(leo, app, tmp_path):
+    deploy_v1(leo, app, tmp_path)
+    leo("stop", "--app", app, "--host", "testhost")
+    assert [c.state for c in containers(app)] == ["exited"]
+    assert http_get(domain_of(app))[0] == 502
+    assert upstream_ips(app) == []
+
+    leo("start", "--app", app, "--host", "testhost")
+    [container] = web(app)
+    assert container.state == "running"
+    assert upstream_ips(app) == list(container.ips)  # re-synced with the current address
+    assert http_get(domain_of(app))[0] == 200
+
+
+def test_run_passes_output_and_exit_status_back(leo, app, tmp_path):
+    deploy_v1(leo, app, tmp_path)
+    leo(
+        "env.set",
+        "--app",
+        app,
+        "--host",
+        "testhost",
+        "--name",
+        "GREETING",
+        "--value",
+        "hello world",
+    )
+    before = containers(app)
+    result = leo(
+        "run",
+        "--app",
+        app,
+        "--host",
+        "testhost",
+        "--command",
+        'echo "out:$GREETING"; echo err >&2; exit 7',
+        ok=False,
+    )
+    assert result.returncode == 7
+    assert "out:hello world" in result.stdout
+    assert "err" in result.stderr
+    assert containers(app) == before  # the one-off container was removed
+
+
+def test_run_in_a_stopped_app_and_other_service(leo, app, tmp_path):
+    deploy_v1(leo, app, tmp_path, worker="leo-test-worker:v1")
+    result = leo(
+        "run",
+        "--app",
+        app,
+        "--host",
+        "testhost",
+        "--service",
+        "worker",
+        "--command",
+        "echo from-worker",
+    )
+    assert result.stdout.strip().endswith("from-worker")
