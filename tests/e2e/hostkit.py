@@ -181,7 +181,7 @@ class Load:
                 with self._lock:
                     self.statuses[status] += 1
                     self.bodies[body.splitlines()[0] if body else ""] += 1
-            except Exception as exc:  # noqa: BLE001 - every failure counts
+            except Exception as exc:
                 with self._lock:
                     self.errors.append(repr(exc))
 

@@ -1,4 +1,4 @@
-"""rotate/deploy on the real host: first deploy, zero-downtime rotate, failures that change nothing."""
+"""rotate/deploy on the real host: first deploy, no dropped request, failures change nothing."""
 
 from __future__ import annotations
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+from pathlib import Path
 
 from .hostkit import Leo, make_home, sh
 
@@ -37,10 +38,11 @@ def test_setup_result_seen_from_outside(deploy_host, leo_home):
         "/usr/local/bin/chown_leo_deploy",
     ]
     assert oct(os.stat("/etc/sudoers.d/leo-deploy").st_mode & 0o777) == "0o440"
-    keys = open("/home/leo-deploy/.ssh/authorized_keys").read()
+    keys = Path("/home/leo-deploy/.ssh/authorized_keys").read_text()
     assert (leo_home / ".ssh/id_ed25519.pub").read_text().split()[1] in keys
     assert (
-        "include /home/leo-deploy/apps/*/nginx.conf;" in open("/etc/nginx/conf.d/leo.conf").read()
+        "include /home/leo-deploy/apps/*/nginx.conf;"
+        in Path("/etc/nginx/conf.d/leo.conf").read_text()
     )
     assert sh("nginx", "-t").returncode == 0
     # leo-deploy can do exactly what leo needs through sudo, without a password.
@@ -60,7 +62,7 @@ def test_unknown_host_key_is_refused_until_accepted(deploy_host, tmp_path):
     pub = str(home / ".ssh/id_ed25519.pub")
     leo("setup", "--host", "root@testhost", "--pubkey", pub, "--accept-new-host-key")
     recorded = (home / ".ssh/known_hosts").read_text().split()
-    real = open("/etc/ssh/ssh_host_ed25519_key.pub").read().split()
+    real = Path("/etc/ssh/ssh_host_ed25519_key.pub").read_text().split()
     assert recorded[0] == "[127.0.0.1]:2222"
     assert recorded[1:3] == real[:2]
     # Now known: app tasks connect without the option.
