@@ -211,8 +211,9 @@ def deploy(c, app=None, host=None, compose=None, nginx=None, lock_wait=0, verbos
     paths = AppPaths(app)
 
     def action(h: Host) -> None:
-        app_step.upload(h, paths, files)
-        rotate_step.rotate(h, paths, lock_wait=float(lock_wait))
+        rotate_step.rotate(
+            h, paths, lock_wait=float(lock_wait), before=lambda: app_step.upload(h, paths, files)
+        )
 
     _each_host(c, hosts, verbose, action)
 

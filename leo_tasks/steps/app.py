@@ -13,8 +13,8 @@ from .. import templates
 from ..commands import fs
 from ..errors import StepFailed
 from ..layout import APPS_DIR, AppPaths
-from . import lock, nginx
-from .base import Host, read_file, write_if_changed
+from . import nginx
+from .base import Host, read_file
 
 
 @dataclass(frozen=True)
@@ -74,30 +74,29 @@ def create(host: Host, paths: AppPaths, files: AppFiles, domains: list[str]) -> 
 
 
 def upload(host: Host, paths: AppPaths, files: AppFiles) -> bool:
-    """Replace the app's compose file and/or nginx site; keep the previous compose file."""
+    """Replace the app's compose file and/or nginx site; keep the previous compose file.
+
+    Called under the app's deploy lock (see rotate.rotate's `before`).
+    """
     changed = False
-    with lock.held(host, paths, "files", purpose="deploy upload", wait=30):
-        if files.compose is not None:
-            with host.step("upload docker-compose.yml") as line:
-                previous = read_file(host, paths.compose_file)
-                if previous is not None and previous != files.compose:
-                    host.remote.put(
-                        previous.encode(),
-                        f"{paths.state_dir}/docker-compose.previous.yml",
-                        mode=0o640,
-                    )
-                line.outcome = (
-                    "changed"
-                    if write_if_changed(host, paths.compose_file, files.compose, mode=0o640)
-                    else "unchanged"
+    if files.compose is not None:
+        with host.step("upload docker-compose.yml") as line:
+            previous = read_file(host, paths.compose_file)
+            if previous is not None and previous != files.compose:
+                host.remote.put(
+                    previous.encode(), f"{paths.state_dir}/docker-compose.previous.yml", mode=0o640
                 )
-                line.details = files.warnings
-                changed |= line.outcome == "changed"
-        if files.nginx_site is not None:
-            with host.step("upload nginx.conf") as line:
-                done = nginx.apply(host, [nginx.FileChange(paths.nginx_conf, files.nginx_site)])
-                line.outcome = "changed" if done else "unchanged"
-                changed |= done
+                host.remote.put(files.compose.encode(), paths.compose_file, mode=0o640)
+                line.outcome = "changed"
+            else:
+                line.outcome = "unchanged"
+            line.details = files.warnings
+            changed |= line.outcome == "changed"
+    if files.nginx_site is not None:
+        with host.step("upload nginx.conf") as line:
+            done = nginx.apply(host, [nginx.FileChange(paths.nginx_conf, files.nginx_site)])
+            line.outcome = "changed" if done else "unchanged"
+            changed |= done
     return changed
 
 

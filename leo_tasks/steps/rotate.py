@@ -12,6 +12,7 @@ The first deploy (nothing running) brings every service up and serves web at onc
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from .. import templates
@@ -44,11 +45,21 @@ def load_app(host: Host, paths: AppPaths) -> tuple[ComposeModel, AppSettings]:
     return model, AppSettings.from_env(env)
 
 
-def rotate(host: Host, paths: AppPaths, *, lock_wait: float = 0.0) -> RotateResult:
-    with host.step("read app") as line:
-        model, settings = load_app(host, paths)
-        line.outcome = f"services: {', '.join(sorted(model.services))}"
+def rotate(
+    host: Host,
+    paths: AppPaths,
+    *,
+    lock_wait: float = 0.0,
+    before: Callable[[], object] | None = None,
+) -> RotateResult:
+    """Rotate under the app's deploy lock; `before` runs first under the same lock
+    (deploy uploads its files there, so no other run sees them half-way)."""
     with lock.held(host, paths, "deploy", purpose="rotate", wait=lock_wait):
+        if before is not None:
+            before()
+        with host.step("read app") as line:
+            model, settings = load_app(host, paths)
+            line.outcome = f"services: {', '.join(sorted(model.services))}"
         return _rotate_locked(host, paths, model, settings)
 
 
