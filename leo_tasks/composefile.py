@@ -17,6 +17,22 @@ from . import validate
 from .errors import InvalidInput
 from .layout import WEB_PORT, WEB_SERVICE
 
+
+class _ComposeLoader(yaml.SafeLoader):
+    """safe_load plus compose's own merge tags (`!reset`, `!override`, compose >= 2.24)."""
+
+
+def _tagged(loader: yaml.SafeLoader, node: yaml.Node) -> Any:
+    if isinstance(node, yaml.MappingNode):
+        return loader.construct_mapping(node, deep=True)
+    if isinstance(node, yaml.SequenceNode):
+        return loader.construct_sequence(node, deep=True)
+    return loader.construct_scalar(node)
+
+
+for _tag in ("!reset", "!override"):
+    _ComposeLoader.add_constructor(_tag, _tagged)
+
 _IMAGE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/:@-]{0,254}")
 
 
@@ -29,7 +45,7 @@ class ComposeCheck:
 def check(text: str, *, source: str = "compose file") -> ComposeCheck:
     """Validate compose YAML; raise InvalidInput naming the problem, else return warnings."""
     try:
-        doc = yaml.safe_load(text)
+        doc = yaml.load(text, Loader=_ComposeLoader)
     except yaml.YAMLError as exc:
         raise InvalidInput(f"{source} is not valid YAML: {exc}") from exc
     if not isinstance(doc, dict) or not isinstance(doc.get("services"), dict):

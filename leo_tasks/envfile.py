@@ -17,7 +17,7 @@ from .errors import InvalidInput
 
 _ENTRY = re.compile(r"^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=(.*)$")
 _ESCAPES = {"\\": "\\\\", '"': '\\"', "$": "\\$", "\n": "\\n", "\r": "\\r"}
-_UNESCAPES = {"n": "\n", "r": "\r"}
+_UNESCAPES = {"n": "\n", "r": "\r", "t": "\t"}
 
 
 def encode_value(value: str) -> str:
@@ -28,7 +28,12 @@ def encode_value(value: str) -> str:
 
 
 def decode_value(raw: str, *, line_no: int = 0) -> str:
-    """Decode a value as compose does, for the forms people and leo write."""
+    """Decode a value as compose 2.x does, for the forms people and leo write.
+
+    Checked against `docker compose config` (tests/unit/captured). One thing is
+    not reproduced: compose interpolates `${VAR}` in hand-written unescaped
+    values from its own environment; leo shows such text as written.
+    """
     text = raw.strip()
     if text.startswith('"'):
         out: list[str] = []
@@ -37,22 +42,36 @@ def decode_value(raw: str, *, line_no: int = 0) -> str:
             ch = text[i]
             if ch == "\\" and i + 1 < len(text):
                 nxt = text[i + 1]
-                out.append(_UNESCAPES.get(nxt, nxt))
+                if nxt in _UNESCAPES:
+                    out.append(_UNESCAPES[nxt])
+                elif nxt in '\\"$':
+                    out.append(nxt)
+                else:  # compose keeps unknown escapes (\u, \') as written
+                    out.append(ch + nxt)
+                i += 2
+                continue
+            if ch == "$" and text[i + 1 : i + 2] == "$":  # `$$` is a literal `$`
+                out.append("$")
                 i += 2
                 continue
             if ch == '"':
                 return "".join(out)
             out.append(ch)
             i += 1
-        raise InvalidInput(f"env file line {line_no}: unterminated double-quoted value")
+        raise InvalidInput(
+            f"env file line {line_no}: double-quoted value does not end on the same line "
+            "(leo writes newlines as \\n; edit the file to do the same)"
+        )
     if text.startswith("'"):
         end = text.find("'", 1)
         if end == -1:
-            raise InvalidInput(f"env file line {line_no}: unterminated single-quoted value")
+            raise InvalidInput(
+                f"env file line {line_no}: single-quoted value does not end on the same line"
+            )
         return text[1:end]
-    # Unquoted: an inline comment starts at " #".
-    comment = re.search(r"\s#", text)
-    return (text[: comment.start()] if comment else text).strip()
+    # Unquoted: an inline comment starts at " #" (a space, not a tab); `$$` is `$`.
+    comment = text.find(" #")
+    return (text[:comment] if comment != -1 else text).strip().replace("$$", "$")
 
 
 @dataclass

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from .errors import InvalidInput
 
 LOCAL = "local"
-_HOST = re.compile(r"[A-Za-z0-9._-]+|\[[0-9A-Fa-f:.]+\]")
+_HOST = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*|\[[0-9A-Fa-f:.]+\]")
 _USER = re.compile(r"[a-z_][a-z0-9_.-]*")
 
 
@@ -28,7 +28,7 @@ class HostSpec:
         return self if self.user else HostSpec(self.host, user, self.port)
 
     def __str__(self) -> str:
-        text = self.host
+        text = f"[{self.host}]" if ":" in self.host else self.host
         if self.user:
             text = f"{self.user}@{text}"
         if self.port:
@@ -57,6 +57,10 @@ def parse_host(text: str) -> HostSpec:
         port = _port(port_text, text)
     if not _HOST.fullmatch(raw):
         raise InvalidInput(f"invalid host {text!r}: expected [user@]host[:port] or 'local'")
+    if raw == LOCAL:
+        raise InvalidInput(
+            f"{text!r}: `local` runs on this machine without SSH; it takes no user or port"
+        )
     return HostSpec(raw.strip("[]"), user, port)
 
 
@@ -70,6 +74,8 @@ def parse_hosts(text: str | None) -> list[HostSpec]:
             spec = parse_host(part)
             if spec not in specs:
                 specs.append(spec)
+    if not specs:
+        raise InvalidInput(f"no host in {text!r}: pass --host [user@]host[:port]")
     return specs
 
 

@@ -33,6 +33,17 @@ def project_defaults(invoke_config: Any = None, cwd: Path | None = None) -> dict
             raise InvalidInput(f"{path} must be a mapping like `app: shop`")
         unknown = set(data) - set(KEYS)
         if unknown:
-            raise InvalidInput(f"{path}: unknown keys {sorted(unknown)} (known: {list(KEYS)})")
-        found.update({k: str(data[k]) for k in KEYS if data.get(k)})
+            raise InvalidInput(
+                f"{path}: unknown keys {sorted(map(str, unknown))} (known: {list(KEYS)})"
+            )
+        for key in KEYS:
+            value = data.get(key)
+            if isinstance(value, list) and key == "host":
+                value = ",".join(map(str, value))
+            if value is None:
+                continue
+            if isinstance(value, bool) or not isinstance(value, str | int):
+                raise InvalidInput(f"{path}: `{key}` must be a string, not {value!r}")
+            if str(value):
+                found[key] = str(value)
     return found

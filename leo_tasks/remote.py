@@ -9,7 +9,6 @@ quoting is done in exactly one place and steps can run locally or remotely.
 from __future__ import annotations
 
 import contextlib
-import io
 import os
 import pwd
 import secrets
@@ -130,8 +129,9 @@ class SSHRemote:
                 tmp = _temp_name(path)
             else:
                 tmp = f"{sftp.normalize('.')}/.leo-upload-{secrets.token_hex(4)}"
-            sftp.putfo(io.BytesIO(data), tmp)
-            sftp.chmod(tmp, 0o600)
+            with sftp.open(tmp, "wx") as fh:
+                fh.chmod(0o600)
+                fh.write(data)
             self.run(
                 ["sh", "-c", _INSTALL_SCRIPT, "sh", tmp, format(mode, "o"), path, owner or ""],
                 sudo=sudo,
@@ -139,8 +139,11 @@ class SSHRemote:
             return
         tmp = _temp_name(path)
         try:
-            sftp.putfo(io.BytesIO(data), tmp)
-            sftp.chmod(tmp, mode)
+            # Set the mode before any byte is written: an env file is never
+            # readable by others, not even for an instant.
+            with sftp.open(tmp, "wx") as fh:
+                fh.chmod(mode)
+                fh.write(data)
             sftp.posix_rename(tmp, path)
         except OSError as exc:
             with contextlib.suppress(OSError):

@@ -84,12 +84,26 @@ def cli_errors(fn: Callable) -> Callable:
 
 def _resolve(c, app: str | None, host: str | None, *, need_app: bool = True):
     defaults = project_defaults(getattr(c, "config", None))
-    app = app or defaults.get("app")
+    # Only an absent flag falls back to leo.yaml: `--app "$APP"` with APP unset in
+    # CI must fail, not deploy whatever app leo.yaml names.
+    app = defaults.get("app") if app is None else app
     if need_app:
-        if not app:
+        if app is None:
             raise InvalidInput("no app given: pass --app NAME (or set `app:` in leo.yaml)")
         validate.app_name(app)
-    return app, parse_hosts(host or defaults.get("host"))
+    return app, parse_hosts(defaults.get("host") if host is None else host)
+
+
+def _seconds(value: str | None, flag: str) -> float:
+    if value is None:
+        return 0.0
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise InvalidInput(f"{flag} takes a number of seconds, not {value!r}") from None
+    if not 0 <= seconds <= 86400:
+        raise InvalidInput(f"{flag} must be between 0 and 86400 seconds")
+    return seconds
 
 
 def _open(
@@ -204,7 +218,7 @@ def create(
 
 @leo_task(help={"compose": "new compose file to upload", "nginx": "new nginx site to upload"})
 @cli_errors
-def deploy(c, app=None, host=None, compose=None, nginx=None, lock_wait=0, verbose=False):
+def deploy(c, app=None, host=None, compose=None, nginx=None, lock_wait=None, verbose=False):
     """Upload new files (if given), then rotate: the usual way to ship a release."""
     app, hosts = _resolve(c, app, host)
     files = _app_files(compose, nginx)
@@ -212,7 +226,10 @@ def deploy(c, app=None, host=None, compose=None, nginx=None, lock_wait=0, verbos
 
     def action(h: Host) -> None:
         rotate_step.rotate(
-            h, paths, lock_wait=float(lock_wait), before=lambda: app_step.upload(h, paths, files)
+            h,
+            paths,
+            lock_wait=_seconds(lock_wait, "--lock-wait"),
+            before=lambda: app_step.upload(h, paths, files),
         )
 
     _each_host(c, hosts, verbose, action)
@@ -220,7 +237,7 @@ def deploy(c, app=None, host=None, compose=None, nginx=None, lock_wait=0, verbos
 
 @leo_task
 @cli_errors
-def rotate(c, app=None, host=None, lock_wait=0, verbose=False):
+def rotate(c, app=None, host=None, lock_wait=None, verbose=False):
     """Zero-downtime deploy of what is on the host (the first deploy included)."""
     app, hosts = _resolve(c, app, host)
     paths = AppPaths(app)
@@ -228,7 +245,9 @@ def rotate(c, app=None, host=None, lock_wait=0, verbose=False):
         c,
         hosts,
         verbose,
-        lambda h: rotate_step.rotate(h, paths, lock_wait=float(lock_wait)) and None,
+        lambda h: (
+            rotate_step.rotate(h, paths, lock_wait=_seconds(lock_wait, "--lock-wait")) and None
+        ),
     )
 
 

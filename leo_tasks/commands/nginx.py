@@ -13,3 +13,8 @@ def reload() -> list[str]:
 
 def version() -> list[str]:
     return ["nginx", "-v"]
+
+
+def processes() -> list[str]:
+    """nginx's processes with their titles (master / worker / shutting down)."""
+    return ["ps", "-C", "nginx", "-o", "pid=,args="]

@@ -67,9 +67,7 @@ done
 
 def workers(host: Host) -> list[int]:
     """nginx's current worker PIDs: the ones a reload will retire."""
-    return parse_nginx_workers(
-        host.remote.run(["ps", "-C", "nginx", "-o", "pid=,args="], check=False).stdout
-    )
+    return parse_nginx_workers(host.remote.run(nginx.processes(), check=False).stdout)
 
 
 def wait_retired(host: Host, pids: list[int], timeout: float) -> list[int]:

@@ -1,0 +1,87 @@
+"""Per-app rotate settings from the LEO_* variables of the env file."""
+
+from __future__ import annotations
+
+import pytest
+
+from leo_tasks.appsettings import AppSettings
+from leo_tasks.errors import InvalidInput
+
+
+def test_defaults():
+    assert AppSettings.from_env({}) == AppSettings(
+        health_path="/", health_timeout=60.0, drain_seconds=30.0, rotate_services=()
+    )
+    assert AppSettings.from_env({"UNRELATED": "x"}) == AppSettings()
+
+
+def test_all_settings():
+    settings = AppSettings.from_env(
+        {
+            "LEO_HEALTH_PATH": "/health?full=1",
+            "LEO_HEALTH_TIMEOUT": "120",
+            "LEO_DRAIN_SECONDS": "0.5",
+            "LEO_ROTATE_SERVICES": "worker,scheduler",
+        }
+    )
+    assert settings == AppSettings("/health?full=1", 120.0, 0.5, ("worker", "scheduler"))
+
+
+@pytest.mark.parametrize(
+    ("raw", "services"),
+    [
+        ("", ()),
+        ("worker", ("worker",)),
+        (" worker , scheduler ", ("worker", "scheduler")),
+        ("worker,,worker,", ("worker",)),
+        ("web", ()),  # web is rotated anyway
+        ("web,worker,web", ("worker",)),
+        ("b,a,b", ("b", "a")),
+    ],
+)
+def test_rotate_services_trimmed_deduplicated_in_order(raw, services):
+    assert AppSettings.from_env({"LEO_ROTATE_SERVICES": raw}).rotate_services == services
+
+
+def test_rotate_services_refuses_a_bad_name():
+    with pytest.raises(InvalidInput, match="invalid service name 'a b'"):
+        AppSettings.from_env({"LEO_ROTATE_SERVICES": "worker,a b"})
+
+
+@pytest.mark.parametrize(("raw", "path"), [("", "/"), ("  ", "/"), (" /up ", "/up")])
+def test_health_path_blank_means_root_and_is_trimmed(raw, path):
+    assert AppSettings.from_env({"LEO_HEALTH_PATH": raw}).health_path == path
+
+
+@pytest.mark.parametrize("raw", ["health", "http://x/health", "/a b", "/a\tb", "/a\nb"])
+def test_health_path_refused(raw):
+    with pytest.raises(InvalidInput, match="LEO_HEALTH_PATH must be a URL path like /health"):
+        AppSettings.from_env({"LEO_HEALTH_PATH": raw})
+
+
+@pytest.mark.parametrize("name", ["LEO_HEALTH_TIMEOUT", "LEO_DRAIN_SECONDS"])
+@pytest.mark.parametrize(
+    ("raw", "value"), [("0", 0.0), ("3600", 3600.0), ("1.5", 1.5), (" 7 ", 7.0), ("1e2", 100.0)]
+)
+def test_seconds(name, raw, value):
+    settings = AppSettings.from_env({name: raw})
+    field = "health_timeout" if name == "LEO_HEALTH_TIMEOUT" else "drain_seconds"
+    assert getattr(settings, field) == value
+
+
+@pytest.mark.parametrize("name", ["LEO_HEALTH_TIMEOUT", "LEO_DRAIN_SECONDS"])
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        ("ten", "must be a number of seconds, not 'ten'"),
+        ("10s", "must be a number of seconds, not '10s'"),
+        ("-1", "must be between 0 and 3600 seconds"),
+        ("3601", "must be between 0 and 3600 seconds"),
+        ("nan", "must be between 0 and 3600 seconds"),
+        ("inf", "must be between 0 and 3600 seconds"),
+    ],
+)
+def test_seconds_refused(name, raw, message):
+    with pytest.raises(InvalidInput) as info:
+        AppSettings.from_env({name: raw})
+    assert str(info.value) == f"{name} {message}"

@@ -1,0 +1,224 @@
+"""The installed `leo` console script, run as a user would, without any deploy host.
+
+Every case runs with an empty HOME and an empty working directory (no leo.yaml,
+no ~/.ssh). Bad input must exit 2 *before* connecting: the host is 127.0.0.9:1,
+where a connection attempt fails at once and would show as exit 3. The
+host-key cases use the test sshd on 127.0.0.1:2222 (skipped when it is not up)
+and never get as far as authenticating.
+
+The processes are started together in one fixture: each one spends ~0.3 s
+importing Fabric, and the suite must stay fast.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+LEO = Path(sys.executable).with_name("leo")
+NOWHERE = "127.0.0.9:1"  # nothing listens: a connection attempt fails fast, exit 3
+SSHD = ("127.0.0.1", 2222)
+BAD_APP_NAMES = ["../x", "a/b", "x;rm", "Shop"]
+TASKS = [
+    "setup",
+    "create",
+    "deploy",
+    "rotate",
+    "start",
+    "stop",
+    "run",
+    "env",
+    "env.set",
+    "env.del",
+    "implode",
+    "lock",
+]
+
+pytestmark = pytest.mark.skipif(not LEO.exists(), reason=f"console script {LEO} not installed")
+
+
+def _sshd_up() -> bool:
+    try:
+        with socket.create_connection(SSHD, timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+@dataclass(frozen=True)
+class Case:
+    args: tuple[str, ...]
+    home: str = "empty"  # "empty" or "wrong_key" (known_hosts with a wrong key for the sshd)
+
+
+CASES: dict[str, Case] = {
+    "list": Case(("--list",)),
+    "rotate -h": Case(("rotate", "-h")),
+    **{
+        f"bad app {name}": Case(("rotate", f"--app={name}", "--host", NOWHERE))
+        for name in BAD_APP_NAMES
+    },
+    "empty app": Case(("rotate", "--app", "", "--host", NOWHERE)),
+    # A good app name does reach the connection: proves NOWHERE shows attempts as exit 3.
+    # `--value=-x`: a value that looks like a flag is still the value.
+    "env.set --value=-x": Case(
+        ("env.set", "-a", "shop", "-H", NOWHERE, "--name", "A", "--value=-x")
+    ),
+    "implode without --yes": Case(("implode", "--host", NOWHERE)),
+    "create with both": Case(
+        ("create", "--app", "shop", "--host", NOWHERE, "--compose", "c.yml", "--image", "x")
+    ),
+    "create with neither": Case(("create", "--app", "shop", "--host", NOWHERE)),
+    "create with ports": Case(
+        ("create", "--app", "shop", "--host", NOWHERE, "--compose", "ports.yml")
+    ),
+    "unknown host key": Case(("env", "--app", "x", "--host", "127.0.0.1:2222")),
+    "changed host key": Case(("env", "--app", "x", "--host", "127.0.0.1:2222"), "wrong_key"),
+}
+NEEDS_SSHD = {"unknown host key", "changed host key"}
+
+
+@pytest.fixture(scope="module")
+def homes(tmp_path_factory) -> dict[str, Path]:
+    empty = tmp_path_factory.mktemp("home-empty")
+    wrong = tmp_path_factory.mktemp("home-wrong-key")
+    keygen = shutil.which("ssh-keygen")
+    if keygen:
+        (wrong / ".ssh").mkdir(mode=0o700)
+        key = wrong / "throwaway"
+        subprocess.run(
+            [keygen, "-q", "-t", "ed25519", "-N", "", "-C", "leo-unit", "-f", str(key)],
+            check=True,
+            capture_output=True,
+        )
+        key_type, key_b64 = key.with_suffix(".pub").read_text().split()[:2]
+        (wrong / ".ssh" / "known_hosts").write_text(f"[127.0.0.1]:2222 {key_type} {key_b64}\n")
+    return {"empty": empty, "wrong_key": wrong}
+
+
+@pytest.fixture(scope="module")
+def cli(homes, tmp_path_factory) -> dict[str, subprocess.CompletedProcess]:
+    cwd = tmp_path_factory.mktemp("cwd")
+    (cwd / "c.yml").write_text("services:\n  web:\n    image: x\n    env_file: ./env\n")
+    (cwd / "ports.yml").write_text(
+        "services:\n  web:\n    image: x\n    env_file: ./env\n    ports: ['80:5000']\n"
+    )
+    sshd = _sshd_up()
+    keygen = bool(shutil.which("ssh-keygen"))
+
+    def run(case: Case) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [str(LEO), *case.args],
+            cwd=cwd,
+            env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(homes[case.home])},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+    wanted = {
+        name: case
+        for name, case in CASES.items()
+        if (sshd or name not in NEEDS_SSHD) and (keygen or case.home != "wrong_key")
+    }
+    with ThreadPoolExecutor(max_workers=len(wanted)) as pool:
+        futures = {name: pool.submit(run, case) for name, case in wanted.items()}
+    return {name: future.result() for name, future in futures.items()}
+
+
+def result(cli, name: str) -> subprocess.CompletedProcess:
+    if name not in cli:
+        pytest.skip(f"{name}: needs the test sshd on {SSHD[0]}:{SSHD[1]} and ssh-keygen")
+    done = cli[name]
+    assert "Traceback" not in done.stderr, done.stderr
+    return done
+
+
+def test_list_shows_every_task(cli):
+    done = result(cli, "list")
+    assert done.returncode == 0, done.stderr
+    # "  name   summary" or "  env.show (env)   summary"; wrapped summaries indent deeper.
+    listed = set()
+    for match in re.finditer(r"^  (\S+)(?: \((\S+)\))?", done.stdout, re.MULTILINE):
+        listed |= {name for name in match.groups() if name}
+    assert listed == {*TASKS, "env.show"}
+
+
+def test_task_help_uses_capital_h_for_host_and_h_for_help(cli):
+    done = result(cli, "rotate -h")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("Usage: leo [--core-opts] rotate [--options]")
+    assert "-H STRING, --host=STRING" in done.stdout
+    assert "-a STRING, --app=STRING" in done.stdout
+    assert "-v, --verbose" in done.stdout
+    assert "Zero-downtime deploy" in done.stdout
+
+
+@pytest.mark.parametrize("name", BAD_APP_NAMES)
+def test_bad_app_name_exits_2_before_connecting(cli, name):
+    done = result(cli, f"bad app {name}")
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.startswith(f"leo: invalid app name {name!r}: use 1-40 characters of a-z")
+    assert "cannot connect" not in done.stderr
+
+
+def test_empty_app_name_exits_2_before_connecting(cli):
+    done = result(cli, "empty app")
+    assert done.returncode == 2, done.stderr
+    # An explicit empty --app is refused as a name, never replaced by leo.yaml's app.
+    assert "leo: invalid app name ''" in done.stderr
+
+
+def test_good_input_does_try_to_connect(cli):
+    # The control for the exit-2 cases above; also shows `--value=-x` parses.
+    done = result(cli, "env.set --value=-x")
+    assert done.returncode == 3, done.stderr
+    assert f"cannot connect to leo-deploy@{NOWHERE}" in done.stderr
+
+
+def test_implode_needs_yes(cli):
+    done = result(cli, "implode without --yes")
+    assert done.returncode == 2, done.stderr
+    assert "pass --yes to confirm" in done.stderr
+
+
+@pytest.mark.parametrize("name", ["create with both", "create with neither"])
+def test_create_needs_exactly_one_of_compose_or_image(cli, name):
+    done = result(cli, name)
+    assert done.returncode == 2, done.stderr
+    assert "leo: pass exactly one of --compose FILE or --image IMAGE" in done.stderr
+
+
+def test_create_refuses_a_compose_file_with_ports_and_says_why(cli):
+    done = result(cli, "create with ports")
+    assert done.returncode == 2, done.stderr
+    assert "leo: ports.yml: service web publishes ports" in done.stderr
+    assert "two web containers side by side" in done.stderr
+
+
+def test_unknown_host_key_is_refused_with_a_keyscan_hint(cli, homes):
+    done = result(cli, "unknown host key")
+    assert done.returncode == 3, done.stderr
+    assert "refusing leo-deploy@127.0.0.1:2222" in done.stderr
+    assert "is not in ~/.ssh/known_hosts" in done.stderr
+    assert "ssh-keyscan -p 2222 127.0.0.1 >> ~/.ssh/known_hosts" in done.stderr
+    assert "--accept-new-host-key" in done.stderr
+    # Without --accept-new-host-key nothing is recorded.
+    assert not (homes["empty"] / ".ssh").exists()
+
+
+def test_changed_host_key_is_refused(cli, homes):
+    done = result(cli, "changed host key")
+    assert done.returncode == 3, done.stderr
+    assert "refusing leo-deploy@127.0.0.1:2222: HOST KEY CHANGED" in done.stderr
+    assert "ssh-keygen -R '[127.0.0.1]:2222'" in done.stderr
+    assert (homes["wrong_key"] / ".ssh" / "known_hosts").read_text().count("\n") == 1

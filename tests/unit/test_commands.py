@@ -1,0 +1,265 @@
+"""Exact argv of the pure command builders (Kamal style: the whole list, no SSH)."""
+
+from __future__ import annotations
+
+import pytest
+
+from leo_tasks.commands import compose, docker, fs, nginx
+from leo_tasks.layout import AppPaths
+
+SHOP = AppPaths("shop")
+BASE = [
+    "docker",
+    "compose",
+    "--ansi",
+    "never",
+    "--project-name",
+    "shop",
+    "--project-directory",
+    "/home/leo-deploy/apps/shop",
+    "--file",
+    "/home/leo-deploy/apps/shop/docker-compose.yml",
+]
+
+
+# ---- compose -----------------------------------------------------------------
+
+
+def test_compose_base_pins_project_directory_and_file():
+    assert compose.base(SHOP) == BASE
+
+
+def test_compose_config_json():
+    assert compose.config_json(SHOP) == [*BASE, "config", "--format", "json"]
+
+
+def test_compose_version():
+    assert compose.version() == ["docker", "compose", "version", "--short"]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "tail"),
+    [
+        ({}, ["up", "--detach", "--quiet-pull"]),
+        (
+            {"services": ["web"]},
+            ["up", "--detach", "--quiet-pull", "--", "web"],
+        ),
+        (
+            {"services": iter(["web", "worker"]), "no_deps": True},
+            ["up", "--detach", "--quiet-pull", "--no-deps", "--", "web", "worker"],
+        ),
+        (
+            {
+                "services": ("web",),
+                "no_deps": True,
+                "no_recreate": True,
+                "remove_orphans": True,
+                "scale": {"worker": 3, "web": 2},
+            },
+            [
+                "up",
+                "--detach",
+                "--quiet-pull",
+                "--no-deps",
+                "--no-recreate",
+                "--remove-orphans",
+                # scale flags are sorted by service, whatever the mapping's order
+                "--scale",
+                "web=2",
+                "--scale",
+                "worker=3",
+                "--",
+                "web",
+            ],
+        ),
+        (
+            {"remove_orphans": True, "scale": {"web": 1}},
+            ["up", "--detach", "--quiet-pull", "--remove-orphans", "--scale", "web=1"],
+        ),
+        ({"services": [], "scale": {}}, ["up", "--detach", "--quiet-pull"]),
+    ],
+)
+def test_compose_up(kwargs, tail):
+    assert compose.up(SHOP, **kwargs) == [*BASE, *tail]
+
+
+def test_compose_up_puts_a_dash_named_service_after_the_separator():
+    argv = compose.up(SHOP, ["-web"])
+    assert argv[-2:] == ["--", "-web"]
+
+
+def test_compose_start_stop():
+    assert compose.start(SHOP) == [*BASE, "start"]
+    assert compose.stop(SHOP) == [*BASE, "stop"]
+
+
+@pytest.mark.parametrize(
+    ("volumes", "tail"),
+    [
+        (False, ["down", "--remove-orphans"]),
+        (True, ["down", "--remove-orphans", "--volumes"]),
+    ],
+)
+def test_compose_down(volumes, tail):
+    assert compose.down(SHOP, volumes=volumes) == [*BASE, *tail]
+
+
+@pytest.mark.parametrize(
+    ("tty", "flags"),
+    [
+        (False, ["--rm", "-T"]),
+        (True, ["--rm"]),
+    ],
+)
+def test_compose_run_uses_sh_c_and_no_tty_flag_only_without_tty(tty, flags):
+    command = 'echo "$HOME" && ls -la | wc -l; exit 3 # not a comment to us'
+    assert compose.run(SHOP, "worker", command, tty=tty) == [
+        *BASE,
+        "run",
+        *flags,
+        "--",
+        "worker",
+        "sh",
+        "-c",
+        command,
+    ]
+
+
+def test_compose_builders_follow_the_app_paths():
+    other = AppPaths("my_app-2")
+    assert compose.base(other)[5:] == [
+        "my_app-2",
+        "--project-directory",
+        "/home/leo-deploy/apps/my_app-2",
+        "--file",
+        "/home/leo-deploy/apps/my_app-2/docker-compose.yml",
+    ]
+
+
+# ---- docker ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("service", "filters"),
+    [
+        (None, ["--filter", "label=com.docker.compose.project=shop"]),
+        (
+            "web",
+            [
+                "--filter",
+                "label=com.docker.compose.project=shop",
+                "--filter",
+                "label=com.docker.compose.service=web",
+            ],
+        ),
+    ],
+)
+def test_docker_project_containers(service, filters):
+    assert docker.project_containers("shop", service) == [
+        "docker",
+        "ps",
+        "--all",
+        "--quiet",
+        "--no-trunc",
+        *filters,
+    ]
+
+
+def test_docker_inspect():
+    assert docker.inspect(["abc", "def"]) == ["docker", "container", "inspect", "--", "abc", "def"]
+
+
+@pytest.mark.parametrize(
+    ("timeout", "flags"),
+    [(None, []), (0, ["--time", "0"]), (30, ["--time", "30"])],
+)
+def test_docker_stop(timeout, flags):
+    assert docker.stop(["a", "b"], timeout=timeout) == ["docker", "stop", *flags, "--", "a", "b"]
+
+
+def test_docker_remove():
+    assert docker.remove(["a"]) == ["docker", "rm", "--force", "--", "a"]
+
+
+@pytest.mark.parametrize(("kwargs", "tail"), [({}, "20"), ({"tail": 5}, "5")])
+def test_docker_logs(kwargs, tail):
+    assert docker.logs("abc", **kwargs) == ["docker", "logs", "--tail", tail, "--", "abc"]
+
+
+def test_docker_info_server_version():
+    assert docker.info_server_version() == ["docker", "info", "--format", "{{.ServerVersion}}"]
+
+
+def test_docker_networks_and_volumes():
+    label = "label=com.docker.compose.project=shop"
+    assert docker.project_networks("shop") == [
+        "docker",
+        "network",
+        "ls",
+        "--quiet",
+        "--filter",
+        label,
+    ]
+    assert docker.remove_networks(["n1", "n2"]) == ["docker", "network", "rm", "--", "n1", "n2"]
+    assert docker.project_volumes("shop") == [
+        "docker",
+        "volume",
+        "ls",
+        "--quiet",
+        "--filter",
+        label,
+    ]
+    assert docker.remove_volumes(["v"]) == ["docker", "volume", "rm", "--", "v"]
+
+
+# ---- fs ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (fs.mkdir("/a b", mode=0o750), ["mkdir", "-p", "-m", "750", "--", "/a b"]),
+        (fs.mkdir("/x", mode=0o700), ["mkdir", "-p", "-m", "700", "--", "/x"]),
+        (fs.chmod("/x", 0o600), ["chmod", "600", "--", "/x"]),
+        (fs.chmod("-x", 0o644), ["chmod", "644", "--", "-x"]),
+        (fs.remove_tree("/srv/a"), ["rm", "-rf", "--", "/srv/a"]),
+        (fs.remove_file("/srv/f"), ["rm", "-f", "--", "/srv/f"]),
+        (fs.read("/srv/env"), ["cat", "--", "/srv/env"]),
+        (fs.sha256(["/a", "/b"]), ["sha256sum", "--", "/a", "/b"]),
+        (fs.list_dir("/srv"), ["ls", "-1", "-A", "--", "/srv"]),
+        # test(1) takes no `--`: `test -e -- PATH` would be a syntax error.
+        (fs.exists("/srv/x"), ["test", "-e", "/srv/x"]),
+    ],
+)
+def test_fs(argv, expected):
+    assert argv == expected
+
+
+# ---- nginx -------------------------------------------------------------------
+
+
+def test_nginx():
+    assert nginx.test() == ["nginx", "-t"]
+    assert nginx.reload() == ["nginx", "-s", "reload"]
+    assert nginx.version() == ["nginx", "-v"]
+
+
+# ---- all builders ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        compose.up(SHOP, ["web"], scale={"web": 2}),
+        compose.run(SHOP, "web", "true", tty=False),
+        compose.down(SHOP, volumes=True),
+        docker.stop(["a"], timeout=3),
+        docker.project_containers("shop", "web"),
+        fs.mkdir("/x", mode=0o755),
+    ],
+)
+def test_argv_is_a_plain_list_of_strings_without_shell_tokens(argv):
+    assert type(argv) is list
+    assert all(type(arg) is str for arg in argv)
+    assert not {"|", "&&", ";", ">", "<"} & set(argv)

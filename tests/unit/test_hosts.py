@@ -1,0 +1,129 @@
+"""`--host` values: `[user@]host[:port]`, comma-separated, or `local`."""
+
+from __future__ import annotations
+
+import pytest
+
+from leo_tasks.errors import InvalidInput
+from leo_tasks.hosts import HostSpec, parse_host, parse_hosts
+
+
+@pytest.mark.parametrize(
+    ("text", "spec"),
+    [
+        ("prod", HostSpec("prod")),
+        ("  prod  ", HostSpec("prod")),
+        ("web-1.example.com", HostSpec("web-1.example.com")),
+        ("root@prod", HostSpec("prod", "root")),
+        ("leo-deploy@prod", HostSpec("prod", "leo-deploy")),
+        ("prod:2222", HostSpec("prod", None, 2222)),
+        ("deploy@10.0.0.5:22", HostSpec("10.0.0.5", "deploy", 22)),
+        ("[::1]", HostSpec("::1")),
+        ("[::1]:2222", HostSpec("::1", None, 2222)),
+        ("me@[2001:db8::1]:65535", HostSpec("2001:db8::1", "me", 65535)),
+        ("local", HostSpec("local")),
+    ],
+)
+def test_parse_host(text, spec):
+    assert parse_host(text) == spec
+
+
+def test_local_is_this_machine():
+    assert parse_host("local").is_local
+    assert not parse_host("localhost").is_local
+    assert not parse_host("prod").is_local
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("", "invalid host"),
+        ("prod:", "invalid port"),
+        ("prod:0", "invalid port"),
+        ("prod:65536", "invalid port"),
+        ("prod:ssh", "invalid port"),
+        ("prod:-1", "invalid port"),
+        ("[::1]:", "invalid port"),
+        ("[::1]:x", "invalid port"),
+        ("::1", "invalid host"),  # IPv6 needs brackets
+        ("[::1", "invalid host"),
+        ("[::1]x", "invalid host"),
+        ("[fe80::1%eth0]", "invalid host"),
+        ("pro d", "invalid host"),
+        ("prod;id", "invalid host"),
+        ("prod/x", "invalid host"),
+        ("Root@prod", "invalid user"),
+        ("@prod", "invalid user"),
+        ("a b@prod", "invalid user"),
+        ("me@", "invalid host"),
+        ("a:b:c", "invalid host"),
+    ],
+)
+def test_parse_host_refuses_bad_input(text, message):
+    with pytest.raises(InvalidInput, match=message) as info:
+        parse_host(text)
+    assert repr(text) in str(info.value)
+
+
+def test_invalid_host_message_shows_the_format():
+    with pytest.raises(InvalidInput) as info:
+        parse_host("a b")
+    assert str(info.value) == "invalid host 'a b': expected [user@]host[:port] or 'local'"
+
+
+@pytest.mark.parametrize(
+    ("text", "specs"),
+    [
+        ("prod", [HostSpec("prod")]),
+        ("a,b", [HostSpec("a"), HostSpec("b")]),
+        (" a , b ,", [HostSpec("a"), HostSpec("b")]),
+        ("b,a,b", [HostSpec("b"), HostSpec("a")]),  # order kept, duplicates dropped
+        ("a,root@a,a:22", [HostSpec("a"), HostSpec("a", "root"), HostSpec("a", None, 22)]),
+        ("local,[::1]:2", [HostSpec("local"), HostSpec("::1", None, 2)]),
+    ],
+)
+def test_parse_hosts(text, specs):
+    assert parse_hosts(text) == specs
+
+
+@pytest.mark.parametrize("text", [None, "", "   "])
+def test_parse_hosts_needs_a_host(text):
+    with pytest.raises(InvalidInput, match=r"no host given: pass --host"):
+        parse_hosts(text)
+
+
+@pytest.mark.parametrize("text", [",", " , ,"])
+def test_parse_hosts_with_only_commas_is_no_host(text):
+    with pytest.raises(InvalidInput):
+        parse_hosts(text)
+
+
+def test_parse_hosts_refuses_one_bad_part():
+    with pytest.raises(InvalidInput, match="invalid port in host 'b:0'"):
+        parse_hosts("a,b:0")
+
+
+@pytest.mark.parametrize(
+    ("spec", "text"),
+    [
+        (HostSpec("prod"), "prod"),
+        (HostSpec("prod", "root"), "root@prod"),
+        (HostSpec("prod", None, 2222), "prod:2222"),
+        (HostSpec("prod", "me", 2222), "me@prod:2222"),
+    ],
+)
+def test_str_is_the_flag_form(spec, text):
+    assert str(spec) == text
+    assert parse_host(str(spec)) == spec
+
+
+def test_str_of_ipv6_with_port_parses_back():
+    spec = parse_host("[::1]:22")
+    assert parse_host(str(spec)) == spec
+
+
+def test_with_default_user():
+    assert HostSpec("prod").with_default_user("leo-deploy") == HostSpec("prod", "leo-deploy")
+    assert HostSpec("prod", "root", 2).with_default_user("leo-deploy") == HostSpec(
+        "prod", "root", 2
+    )
