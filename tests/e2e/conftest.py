@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -12,6 +13,7 @@ import pytest
 from .hostkit import APPS, TESTHOST_DIR, Leo, make_home, sh
 
 _counter = itertools.count(1)
+TEST_APP = re.compile(r"t\d+-\d+")
 
 
 def pytest_collection_modifyitems(items):
@@ -39,6 +41,12 @@ def leo(leo_home) -> Leo:
 @pytest.fixture(scope="session")
 def deploy_host(leo, leo_home) -> str:
     """The test host with `leo setup` done (idempotent: fine if it already was)."""
+    # Apps left by an interrupted earlier run (e.g. with a deliberately broken
+    # nginx.conf) would make every `nginx -t` on this host fail.
+    if APPS.is_dir():
+        for leftover in APPS.iterdir():
+            if TEST_APP.fullmatch(leftover.name):
+                remove_app(leftover.name)
     leo("setup", "--host", "root@testhost", "--pubkey", str(leo_home / ".ssh/id_ed25519.pub"))
     return "testhost"
 
