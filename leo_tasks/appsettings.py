@@ -7,11 +7,20 @@ that one file on the host holds everything an app is configured with.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from . import validate
 from .errors import InvalidInput
 from .layout import WEB_SERVICE
+
+
+@dataclass(frozen=True)
+class RegistryLogin:
+    """Credentials for `docker login`; the password only ever travels on stdin."""
+
+    registry: str
+    username: str
+    password: str = field(repr=False)
 
 
 @dataclass(frozen=True)
@@ -21,6 +30,7 @@ class AppSettings:
     # Upper bound on waiting for nginx's old workers to finish their requests.
     drain_seconds: float = 30.0
     rotate_services: tuple[str, ...] = ()  # besides web: rotated without downtime, no nginx
+    registry: RegistryLogin | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> AppSettings:
@@ -39,7 +49,22 @@ class AppSettings:
             health_timeout=_seconds(env, "LEO_HEALTH_TIMEOUT", 60.0),
             drain_seconds=_seconds(env, "LEO_DRAIN_SECONDS", 30.0),
             rotate_services=services,
+            registry=_registry(env),
         )
+
+
+def _registry(env: Mapping[str, str]) -> RegistryLogin | None:
+    names = ("LEO_REGISTRY", "LEO_REGISTRY_USER", "LEO_REGISTRY_PASSWORD")
+    given = [env.get(n, "") for n in names]
+    if not any(given):
+        return None
+    if not all(given):
+        missing = [n for n, v in zip(names, given, strict=True) if not v]
+        raise InvalidInput(f"registry login needs all of {', '.join(names)}; missing {missing}")
+    registry, user, password = given
+    if any(ch.isspace() for ch in registry + user) or registry.startswith("-"):
+        raise InvalidInput("LEO_REGISTRY and LEO_REGISTRY_USER cannot contain spaces")
+    return RegistryLogin(registry, user, password)
 
 
 def _seconds(env: Mapping[str, str], name: str, default: float) -> float:

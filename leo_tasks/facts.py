@@ -125,3 +125,29 @@ def parse_nginx_workers(text: str) -> list[int]:
         if pid.isdigit() and args.startswith("nginx:") and "master process" not in args:
             pids.append(int(pid))
     return pids
+
+
+def parse_image_origins(text: str) -> dict[str, str]:
+    """Output of commands.docker.image_origins -> {image: "missing" | "local" | "registry"}."""
+    origins = {}
+    for line in text.splitlines():
+        image, sep, count = line.rpartition("\t")
+        if not sep:
+            continue
+        count = count.strip()
+        origins[image] = (
+            "missing"
+            if count == "missing"
+            else ("registry" if count.isdigit() and int(count) > 0 else "local")
+        )
+    return origins
+
+
+def parse_upstream(text: str) -> list[str]:
+    """Addresses in an upstream.conf written by leo (the `down` placeholder excluded)."""
+    servers = []
+    for line in text.splitlines():
+        words = line.split("#", 1)[0].replace(";", " ").split()
+        if len(words) >= 2 and words[0] == "server" and "down" not in words[2:]:
+            servers.append(words[1].rsplit(":", 1)[0])
+    return servers

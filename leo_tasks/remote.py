@@ -9,6 +9,7 @@ quoting is done in exactly one place and steps can run locally or remotely.
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import pwd
 import secrets
@@ -51,6 +52,7 @@ class Remote(Protocol):
         sudo: bool = False,
         check: bool = True,
         timeout: float | None = None,
+        stdin: str | None = None,
     ) -> Result: ...
 
     def put(
@@ -59,7 +61,27 @@ class Remote(Protocol):
 
     def interactive(self, argv: Sequence[str], *, pty: bool) -> int: ...
 
+    def hold(self, argv: Sequence[str]) -> Holder:
+        """Start `argv` and keep it running until released or until leo dies.
+
+        Used for locks: a process on the host that holds `flock` for exactly as
+        long as this run lives, so a killed run cannot leave a stale lock.
+        """
+        ...
+
     def close(self) -> None: ...
+
+
+class Holder(Protocol):
+    def first_line(self) -> str:
+        """Block until the process prints a line (returned) or exits ("")."""
+        ...
+
+    def failure(self) -> tuple[int, str]:
+        """Exit status and stderr, once it has exited."""
+        ...
+
+    def release(self) -> None: ...
 
 
 SUDO = ("sudo", "-n", "--")
@@ -92,7 +114,7 @@ class SSHRemote:
     def _command(self, argv: Sequence[str], sudo: bool) -> list[str]:
         return [*SUDO, *argv] if sudo and not self.is_root else list(argv)
 
-    def run(self, argv, *, sudo=False, check=True, timeout=None) -> Result:
+    def run(self, argv, *, sudo=False, check=True, timeout=None, stdin=None) -> Result:
         full = self._command(argv, sudo)
         self.reporter.command(self.name, full)
         self.commands_run += 1
@@ -101,7 +123,9 @@ class SSHRemote:
                 shlex.join(full),
                 hide=True,
                 warn=True,
-                in_stream=False,  # never wait for (or forward) local stdin
+                # Secrets go through stdin, never argv; otherwise never wait for
+                # (or forward) local stdin, which is at EOF or absent in CI.
+                in_stream=io.StringIO(stdin) if stdin is not None else False,
                 timeout=timeout,
                 encoding="utf-8",
             )
@@ -156,8 +180,35 @@ class SSHRemote:
         res = self.connection.run(shlex.join(argv), pty=pty, warn=True, encoding="utf-8")
         return res.exited
 
+    def hold(self, argv: Sequence[str]) -> Holder:
+        self.reporter.command(self.name, argv)
+        self.commands_run += 1
+        channel = self.connection.client.get_transport().open_session()
+        channel.exec_command(shlex.join(argv))
+        return _ChannelHolder(channel)
+
     def close(self) -> None:
         self.connection.close()
+
+
+class _ChannelHolder:
+    def __init__(self, channel) -> None:
+        self.channel = channel
+        self.stdout = channel.makefile("r")
+
+    def first_line(self) -> str:
+        return self.stdout.readline()
+
+    def failure(self) -> tuple[int, str]:
+        status = self.channel.recv_exit_status()
+        return status, self.channel.makefile_stderr("r").read().decode("utf-8", "replace")
+
+    def release(self) -> None:
+        try:
+            self.channel.shutdown_write()  # EOF: the holder exits, the lock is free
+            self.channel.status_event.wait(10)
+        finally:
+            self.channel.close()
 
 
 class LocalRemote:
@@ -185,14 +236,14 @@ class LocalRemote:
             return ["runuser", "-u", user.pw_name, "--", "env", f"HOME={user.pw_dir}", *argv]
         return list(argv)
 
-    def run(self, argv, *, sudo=False, check=True, timeout=None) -> Result:
+    def run(self, argv, *, sudo=False, check=True, timeout=None, stdin=None) -> Result:
         full = self._command(argv, sudo)
         self.reporter.command(self.name, full)
         self.commands_run += 1
         try:
             proc = subprocess.run(
                 full,
-                stdin=subprocess.DEVNULL,
+                input=stdin,
                 capture_output=True,
                 timeout=timeout,
                 encoding="utf-8",
@@ -236,8 +287,35 @@ class LocalRemote:
         self.commands_run += 1
         return subprocess.run(full, check=False).returncode
 
+    def hold(self, argv: Sequence[str]) -> Holder:
+        full = self._command(argv, False)
+        self.reporter.command(self.name, full)
+        self.commands_run += 1
+        proc = subprocess.Popen(
+            full, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        return _ProcessHolder(proc)
+
     def close(self) -> None:
         pass
+
+
+class _ProcessHolder:
+    def __init__(self, proc: subprocess.Popen) -> None:
+        self.proc = proc
+
+    def first_line(self) -> str:
+        return self.proc.stdout.readline()
+
+    def failure(self) -> tuple[int, str]:
+        return self.proc.wait(), self.proc.stderr.read()
+
+    def release(self) -> None:
+        self.proc.stdin.close()  # EOF: the holder exits, the lock is free
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
 
 
 def stdin_is_tty() -> bool:

@@ -28,8 +28,10 @@ from .steps import env as env_step
 from .steps import implode as implode_step
 from .steps import lifecycle
 from .steps import lock as lock_step
+from .steps import releases as releases_step
 from .steps import rotate as rotate_step
 from .steps import setup as setup_step
+from .steps import status as status_step
 from .steps.base import Host
 
 SHORT_FLAGS = {"host": "H", "app": "a", "verbose": "v"}
@@ -342,10 +344,73 @@ def env_del(c, app=None, host=None, name=None, verbose=False):
     _each_host(c, hosts, verbose, action)
 
 
-@leo_task(help={"release": "remove the locks (only when the run holding them is dead)"})
+@leo_task
+@cli_errors
+def status(c, app=None, host=None, verbose=False):
+    """Show the app's containers, what nginx points at, and whether they agree (exit 1 if not)."""
+    app, hosts = _resolve(c, app, host)
+    disagree = []
+
+    def action(h: Host) -> None:
+        lines, agree = status_step.status(h, AppPaths(app))
+        for line in lines:
+            print(f"[{h.name}] {line}", flush=True)
+        if not agree:
+            disagree.append(h.name)
+
+    _each_host(c, hosts, verbose, action)
+    if disagree:
+        raise Exit(f"leo: nginx and the web containers disagree on {', '.join(disagree)}", code=1)
+
+
+@leo_task
+@cli_errors
+def releases(c, app=None, host=None, verbose=False):
+    """List the app's recorded releases, newest first (* = current)."""
+    app, hosts = _resolve(c, app, host)
+
+    def action(h: Host) -> None:
+        for line in releases_step.describe(releases_step.load(h, AppPaths(app))):
+            print(f"[{h.name}] {line}", flush=True)
+
+    _each_host(c, hosts, verbose, action)
+
+
+@leo_task(help={"to": "release number to go back to (default: the previous one)"})
+@cli_errors
+def rollback(c, app=None, host=None, to=None, lock_wait=None, verbose=False):
+    """Redeploy a recorded release (its compose file and exact images), zero-downtime."""
+    app, hosts = _resolve(c, app, host)
+    target = None
+    if to is not None:
+        if not str(to).isdigit():
+            raise InvalidInput(f"--to takes a release number, not {to!r}")
+        target = int(to)
+    paths = AppPaths(app)
+
+    def action(h: Host) -> None:
+        release = releases_step.rollback_target(releases_step.load(h, paths), target)
+
+        def install() -> None:
+            with h.step(f"install compose file of release {release.number}"):
+                pinned = releases_step.pinned_compose(h, paths, release)
+                app_step.upload(h, paths, app_step.AppFiles(compose=pinned))
+
+        rotate_step.rotate(
+            h,
+            paths,
+            lock_wait=_seconds(lock_wait, "--lock-wait"),
+            before=install,
+            note=f"rollback to release {release.number}",
+        )
+
+    _each_host(c, hosts, verbose, action)
+
+
+@leo_task(help={"release": "end the processes holding the app's locks (a hung run)"})
 @cli_errors
 def lock(c, app=None, host=None, release=False, verbose=False):
-    """Show who holds the app's locks; --release breaks a lock left by a killed run."""
+    """Show who holds the app's locks; --release ends a hung run's hold on them."""
     app, hosts = _resolve(c, app, host)
 
     def action(h: Host) -> None:
@@ -371,7 +436,21 @@ def implode(c, host=None, yes=False, volumes=False, verbose=False):
 
 
 env = Collection("env", env_show, env_set, env_del)
-ns = Collection(setup, create, deploy, rotate, start, stop, run_, lock, implode, env)
+ns = Collection(
+    setup,
+    create,
+    deploy,
+    rotate,
+    start,
+    stop,
+    run_,
+    status,
+    releases,
+    rollback,
+    lock,
+    implode,
+    env,
+)
 ns.configure({"leo": {"app": None, "host": None}})
 
 if os.environ.get("LEO_DEBUG"):

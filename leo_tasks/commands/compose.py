@@ -62,6 +62,10 @@ def start(paths: AppPaths) -> list[str]:
     return [*base(paths), "start"]
 
 
+def pull(paths: AppPaths, services: Iterable[str]) -> list[str]:
+    return [*base(paths), "pull", "--quiet", "--", *services]
+
+
 def stop(paths: AppPaths) -> list[str]:
     return [*base(paths), "stop"]
 

@@ -61,3 +61,30 @@ def project_volumes(app: str) -> list[str]:
 
 def remove_volumes(names: Sequence[str]) -> list[str]:
     return ["docker", "volume", "rm", "--", *names]
+
+
+def login(registry: str, username: str) -> list[str]:
+    """The password is read from stdin: it never appears in argv or `ps`."""
+    return ["docker", "login", "--username", username, "--password-stdin", "--", registry]
+
+
+def tag(image_id: str, reference: str) -> list[str]:
+    return ["docker", "image", "tag", image_id, reference]
+
+
+def remove_images(references: Sequence[str]) -> list[str]:
+    return ["docker", "image", "rm", "--", *references]
+
+
+def image_origins(images: Sequence[str]) -> list[str]:
+    """One line per image: `<image>\t<number of registry digests>` or `<image>\tmissing`.
+
+    An image with no RepoDigests was built or loaded on the host, not pulled:
+    pulling it would fetch something else, or fail.
+    """
+    script = (
+        "for i; do "
+        'n=$(docker image inspect --format "{{len .RepoDigests}}" -- "$i" 2>/dev/null) '
+        '|| n=missing; printf "%s\\t%s\\n" "$i" "$n"; done'
+    )
+    return ["sh", "-c", script, "sh", *images]

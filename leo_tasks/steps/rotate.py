@@ -22,7 +22,7 @@ from ..envfile import EnvFile
 from ..errors import LeoError, StepFailed
 from ..facts import ComposeModel, Container
 from ..layout import WEB_SERVICE, AppPaths
-from . import lock, nginx
+from . import images, lock, nginx, releases
 from .base import Host, read_file
 from .containers import compose_model, containers, describe, network_for
 from .health import HealthPolicy, wait_ready
@@ -33,6 +33,7 @@ class RotateResult:
     first_deploy: bool = False
     started: list[str] = field(default_factory=list)  # container names
     retired: list[str] = field(default_factory=list)
+    release: int = 0
 
 
 def load_app(host: Host, paths: AppPaths) -> tuple[ComposeModel, AppSettings]:
@@ -51,6 +52,7 @@ def rotate(
     *,
     lock_wait: float = 0.0,
     before: Callable[[], object] | None = None,
+    note: str = "",
 ) -> RotateResult:
     """Rotate under the app's deploy lock; `before` runs first under the same lock
     (deploy uploads its files there, so no other run sees them half-way)."""
@@ -60,7 +62,38 @@ def rotate(
         with host.step("read app") as line:
             model, settings = load_app(host, paths)
             line.outcome = f"services: {', '.join(sorted(model.services))}"
-        return _rotate_locked(host, paths, model, settings)
+        _remove_temp_files(host, paths)
+        images.pull(host, paths, model, settings)
+        result = _rotate_locked(host, paths, model, settings)
+        compose_text = read_file(host, paths.compose_file) or ""
+        running = [c for c in containers(host, paths.app) if c.running]
+        refs = {name: spec.get("image", "") for name, spec in model.services.items()}
+        result.release = releases.record(host, paths, compose_text, running, refs, note).number
+        return result
+
+
+def _remove_temp_files(host: Host, paths: AppPaths) -> None:
+    """Files a killed run was writing (uploads go to a temp name, then a rename)."""
+    found = host.remote.run(
+        [
+            "find",
+            paths.dir,
+            "-maxdepth",
+            "3",
+            "(",
+            "-name",
+            "*.leo-tmp-*",
+            "-o",
+            "-name",
+            "*.leo-new-*",
+            ")",
+            "-print",
+            "-delete",
+        ],
+        check=False,
+    ).stdout.split()
+    if found:
+        host.note(f"removed {len(found)} temp files left by an interrupted run")
 
 
 def _rotate_locked(

@@ -36,6 +36,7 @@ REQUIRED = {
     "sha256sum": "coreutils",
     "install": "coreutils",
     "ps": "procps",
+    "flock": "util-linux",
 }
 
 # Prints one line per missing prerequisite; names arrive as arguments.

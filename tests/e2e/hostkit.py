@@ -204,3 +204,47 @@ class Load:
     @property
     def failed(self) -> int:
         return sum(n for s, n in self.statuses.items() if s != 200) + len(self.errors)
+
+
+class Background:
+    """A `leo` run in the background whose progress lines can be waited for."""
+
+    def __init__(self, leo: Leo, *args: str) -> None:
+        self.proc = subprocess.Popen(
+            [LEO, *args],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "HOME": str(leo.home)},
+        )
+        self.lines: list[str] = []
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        for line in self.proc.stderr:
+            self.lines.append(line)
+
+    def wait_for(self, text: str, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if any(text in line for line in self.lines):
+                return
+            if self.proc.poll() is not None and not self._reader.is_alive():
+                break
+            time.sleep(0.02)
+        raise AssertionError(f"leo never printed {text!r}:\n{''.join(self.lines)}")
+
+    def kill(self) -> None:
+        self.proc.kill()  # SIGKILL: no cleanup code in leo runs
+        self.proc.wait(timeout=10)
+
+    def finish(self, timeout: float = 300) -> int:
+        code = self.proc.wait(timeout=timeout)
+        self._reader.join(timeout=10)
+        return code
+
+    @property
+    def stderr(self) -> str:
+        return "".join(self.lines)

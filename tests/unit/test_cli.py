@@ -41,6 +41,9 @@ TASKS = [
     "env.del",
     "implode",
     "lock",
+    "status",
+    "releases",
+    "rollback",
 ]
 
 pytestmark = pytest.mark.skipif(not LEO.exists(), reason=f"console script {LEO} not installed")

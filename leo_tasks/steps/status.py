@@ -1,0 +1,48 @@
+"""`leo status`: the app's containers, what nginx points at, and whether they agree."""
+
+from __future__ import annotations
+
+from ..errors import StepFailed
+from ..facts import parse_upstream
+from ..layout import WEB_SERVICE, AppPaths
+from . import lock, releases
+from .base import Host, read_file
+from .containers import containers, network_for
+
+
+def status(host: Host, paths: AppPaths) -> tuple[list[str], bool]:
+    """Lines describing the app, and whether nginx points at exactly the running web
+    containers."""
+    upstream_text = read_file(host, paths.upstream_conf)
+    if upstream_text is None:
+        raise StepFailed(f"app {paths.app!r} does not exist on {host.name}")
+    upstream = parse_upstream(upstream_text)
+    found = containers(host, paths.app)
+    lines = ["containers:"]
+    for c in found:
+        health = f" {c.health}" if c.health else ""
+        ips = ",".join(ip for ip in c.networks.values() if ip) or "-"
+        lines.append(f"  {c.name:<28} {c.status}{health:<11} {ips:<15} {c.short_id}")
+    if not found:
+        lines.append("  (none)")
+    web_ips = sorted(
+        c.address(network_for(paths.app)) or "?"
+        for c in found
+        if c.running and c.service == WEB_SERVICE
+    )
+    lines.append(f"nginx upstream: {', '.join(upstream) or '(nothing deployed)'}")
+    agree = sorted(upstream) == web_ips
+    lines.append(
+        "agree: yes"
+        if agree
+        else f"agree: NO (running web containers: {', '.join(web_ips) or 'none'}); "
+        "`leo rotate` or `leo start` re-syncs"
+    )
+    lines += [f"lock: {line}" for line in lock.inspect(host, paths)]
+    history = releases.load(host, paths)
+    lines.append(
+        f"release: {history[-1].number} ({history[-1].time})"
+        if history
+        else "release: none recorded"
+    )
+    return lines, agree
