@@ -47,6 +47,20 @@ class AppPaths:
         return f"{self.dir}/letsencrypt"
 
     @property
+    def tls_conf(self) -> str:
+        """HTTPS settings, written by `leo letsencrypt`; included by nginx.conf."""
+        return f"{self.dir}/tls.conf"
+
+    @property
+    def webroot(self) -> str:
+        """Served by nginx at /.well-known/acme-challenge/ for HTTP-01."""
+        return f"{self.letsencrypt_dir}/webroot"
+
+    def live_certificate(self, domain: str) -> str:
+        """A symlink to the current certificate's directory (privkey.pem, fullchain.pem)."""
+        return f"{self.letsencrypt_dir}/live/{domain}"
+
+    @property
     def state_dir(self) -> str:
         """leo's own bookkeeping (locks, releases); never read by compose or nginx."""
         return f"{self.dir}/.leo"

@@ -16,6 +16,7 @@ from pathlib import Path
 from invoke import Collection, Exit, Task, task
 
 from . import composefile, validate
+from .acme_client import LETS_ENCRYPT, LETS_ENCRYPT_STAGING, AcmeSettings
 from .connect import open_connection
 from .errors import InvalidInput, LeoError
 from .hosts import HostSpec, parse_hosts
@@ -32,6 +33,7 @@ from .steps import releases as releases_step
 from .steps import rotate as rotate_step
 from .steps import setup as setup_step
 from .steps import status as status_step
+from .steps import tls as tls_step
 from .steps.base import Host
 
 SHORT_FLAGS = {"host": "H", "app": "a", "verbose": "v"}
@@ -139,6 +141,36 @@ def _each_host(
         finally:
             remote.close()
     return reporter
+
+
+def _all_hosts(
+    c, hosts: list[HostSpec], verbose: bool, action: Callable[[list[Host]], None]
+) -> None:
+    """Connect to every host first, then act on all of them together (ACME needs the
+    challenge on every host before the CA validates)."""
+    reporter = Reporter(verbose=verbose)
+    remotes: list[Remote] = []
+    try:
+        for spec in hosts:
+            remotes.append(_open(c, spec, reporter, user=DEPLOY_USER))
+        action([Host(r, reporter) for r in remotes])
+    finally:
+        for remote in remotes:
+            remote.close()
+
+
+def _acme_settings(directory, staging, ca_bundle, email) -> AcmeSettings:
+    if directory and staging:
+        raise InvalidInput("pass --directory or --staging, not both")
+    url = directory or (LETS_ENCRYPT_STAGING if staging else LETS_ENCRYPT)
+    if not url.startswith("https://"):
+        raise InvalidInput(f"--directory must be an https:// ACME directory URL, not {url!r}")
+    bundle = ca_bundle or os.environ.get("REQUESTS_CA_BUNDLE") or None
+    if bundle and not Path(bundle).is_file():
+        raise InvalidInput(f"--ca-bundle {bundle}: no such file")
+    if email is not None and "@" not in email:
+        raise InvalidInput(f"--email {email!r} is not an email address")
+    return AcmeSettings(directory=url, ca_bundle=bundle, email=email)
 
 
 def _read_local(path: str, what: str) -> str:
@@ -407,6 +439,112 @@ def rollback(c, app=None, host=None, to=None, lock_wait=None, verbose=False):
     _each_host(c, hosts, verbose, action)
 
 
+ACME_HELP = {
+    "email": "contact for the CA (default: LETS_ENCRYPT_EMAIL in the app's env file)",
+    "domain": "domain for the certificate (repeatable; default: the site's server_names)",
+    "directory": "ACME directory URL (default: Let's Encrypt production)",
+    "staging": "use Let's Encrypt's staging directory",
+    "ca-bundle": "CA file to trust for the ACME server (e.g. Pebble's; or REQUESTS_CA_BUNDLE)",
+    "days": "renew when a certificate expires within this many days (default 30)",
+    "force": "request a new certificate even if the current one is not due",
+}
+
+
+@leo_task(name="letsencrypt", default=True, iterable=["domain"], help=ACME_HELP)
+@cli_errors
+def letsencrypt_issue(
+    c,
+    app=None,
+    host=None,
+    email=None,
+    domain=None,
+    directory=None,
+    staging=False,
+    ca_bundle=None,
+    days=None,
+    force=False,
+    verbose=False,
+):
+    """Get or renew the app's certificate (HTTP-01 on every host) and serve HTTPS."""
+    app, hosts = _resolve(c, app, host)
+    settings = _acme_settings(directory, staging, ca_bundle, email)
+    domains = [validate.domain(d) for d in (domain or [])]
+    due_days = _seconds(days, "--days") if days is not None else 30.0
+    _all_hosts(
+        c,
+        hosts,
+        verbose,
+        lambda hs: tls_step.letsencrypt(
+            hs, AppPaths(app), domains, settings, days=due_days, force=force
+        ),
+    )
+
+
+@leo_task(
+    name="schedule",
+    help={
+        "leo": "absolute path of leo on the server (default: `command -v leo` there)",
+        **{
+            k: v
+            for k, v in ACME_HELP.items()
+            if k in ("directory", "staging", "ca-bundle", "email")
+        },
+    },
+)
+@cli_errors
+def letsencrypt_schedule(
+    c,
+    app=None,
+    host=None,
+    leo=None,
+    directory=None,
+    staging=False,
+    ca_bundle=None,
+    email=None,
+    verbose=False,
+):
+    """Install a twice-daily renewal job in leo-deploy's crontab on the server (--host local)."""
+    app, hosts = _resolve(c, app, host)
+    args: list[str] = []
+    if directory:
+        args += ["--directory", directory]
+    if staging:
+        args.append("--staging")
+    if ca_bundle:
+        args += ["--ca-bundle", ca_bundle]
+    if email:
+        args += ["--email", email]
+
+    def action(h: Host) -> None:
+        with h.step("renewal cron job") as line:
+            changed = tls_step.schedule(h, AppPaths(app), leo, args)
+            line.outcome = "installed" if changed else "unchanged"
+
+    _each_host(c, hosts, verbose, action)
+
+
+@leo_task(help={"days": "exit 1 when a certificate expires within this many days (default 30)"})
+@cli_errors
+def certs(c, app=None, host=None, days=None, verbose=False):
+    """Print each host's certificates for the app: domains, issuer, expiry."""
+    app, hosts = _resolve(c, app, host)
+    limit = _seconds(days, "--days") if days is not None else 30.0
+    expiring: list[str] = []
+
+    def action(h: Host) -> None:
+        lines, soon = tls_step.report(h, AppPaths(app), limit)
+        for line in lines:
+            print(f"[{h.name}] {line}", flush=True)
+        if soon:
+            expiring.append(h.name)
+
+    _each_host(c, hosts, verbose, action)
+    if expiring:
+        raise Exit(
+            f"leo: a certificate expires within {limit:g} days on {', '.join(expiring)}", code=1
+        )
+
+
 @leo_task(help={"release": "end the processes holding the app's locks (a hung run)"})
 @cli_errors
 def lock(c, app=None, host=None, release=False, verbose=False):
@@ -436,6 +574,7 @@ def implode(c, host=None, yes=False, volumes=False, verbose=False):
 
 
 env = Collection("env", env_show, env_set, env_del)
+letsencrypt = Collection("letsencrypt", letsencrypt_issue, letsencrypt_schedule)
 ns = Collection(
     setup,
     create,
@@ -448,8 +587,10 @@ ns = Collection(
     releases,
     rollback,
     lock,
+    certs,
     implode,
     env,
+    letsencrypt,
 )
 ns.configure({"leo": {"app": None, "host": None}})
 

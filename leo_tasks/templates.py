@@ -35,7 +35,8 @@ def app_site(paths: AppPaths, domains: Sequence[str]) -> str:
         domains=list(domains),
         upstream_conf=paths.upstream_conf,
         upstream_name=paths.upstream_name,
-        webroot=f"{paths.letsencrypt_dir}/webroot",
+        webroot=paths.webroot,
+        tls_conf=paths.tls_conf,
     )
 
 
@@ -48,3 +49,8 @@ def upstream(paths: AppPaths, addresses: Sequence[str], containers: Sequence[str
         containers=list(containers),
         port=WEB_PORT,
     )
+
+
+def tls(paths: AppPaths, domains: Sequence[str] = (), certificate: str | None = None) -> str:
+    """The site's HTTPS part; without a certificate, a placeholder comment."""
+    return _render("tls.conf.j2", domains=list(domains), certificate=certificate)

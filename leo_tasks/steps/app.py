@@ -46,7 +46,7 @@ def create(host: Host, paths: AppPaths, files: AppFiles, domains: list[str]) -> 
             for sub, mode in (
                 (staging.state_dir, 0o700),
                 (staging.letsencrypt_dir, 0o755),
-                (f"{staging.letsencrypt_dir}/webroot", 0o755),
+                (staging.webroot, 0o755),
             ):
                 run(fs.mkdir(sub, mode=mode))
             site = files.nginx_site or templates.app_site(paths, domains)
@@ -54,6 +54,7 @@ def create(host: Host, paths: AppPaths, files: AppFiles, domains: list[str]) -> 
             put((files.compose or "").encode(), staging.compose_file, mode=0o640)
             put(b"", staging.env_file, mode=0o600)
             put(templates.upstream(paths, []).encode(), staging.upstream_conf, mode=0o644)
+            put(templates.tls(paths).encode(), staging.tls_conf, mode=0o644)
             put(site.encode(), staging.nginx_conf, mode=0o644)
             run(["mv", "-T", "--", staging.dir, paths.dir])
         except BaseException:

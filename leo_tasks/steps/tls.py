@@ -1,0 +1,270 @@
+"""`leo letsencrypt` and `leo certs`: certificates issued from the client, served by every host.
+
+The ACME client runs where leo runs. Each HTTP-01 response is put on every
+host and checked through that host's own nginx before the CA is asked to
+validate, so it does not matter which host the CA reaches: one host or a fleet
+behind one name. The certificate key is made in memory and written only to
+the hosts (0600), next to the chain; nginx switches to it after `nginx -t`.
+Nothing is installed anywhere unless the CA issued the certificate.
+"""
+
+from __future__ import annotations
+
+import shlex
+import zlib
+from datetime import UTC, datetime
+
+from .. import certs, templates
+from ..acme_client import AcmeSession, AcmeSettings, Challenge
+from ..commands import fs
+from ..envfile import EnvFile
+from ..errors import LeoError, StepFailed
+from ..layout import AppPaths
+from . import nginx
+from .base import Host, read_file
+
+CHALLENGE_DIR = ".well-known/acme-challenge"
+KEEP_ARCHIVES = 3
+
+
+def site_domains(host: Host, paths: AppPaths) -> list[str]:
+    site = read_file(host, paths.nginx_conf)
+    if site is None:
+        raise StepFailed(f"app {paths.app!r} does not exist on {host.name}")
+    if paths.tls_conf not in site:
+        raise StepFailed(
+            f"{paths.nginx_conf} on {host.name} does not include {paths.tls_conf}: add "
+            f"`include {paths.tls_conf};` inside its server block so leo can enable HTTPS"
+        )
+    return certs.server_names(site)
+
+
+def current(host: Host, paths: AppPaths, domain: str) -> certs.CertInfo | None:
+    pem = read_file(host, f"{paths.live_certificate(domain)}/fullchain.pem")
+    return certs.parse_certificate(pem) if pem else None
+
+
+def letsencrypt(
+    hosts: list[Host],
+    paths: AppPaths,
+    domains: list[str],
+    settings: AcmeSettings,
+    *,
+    days: float,
+    force: bool,
+) -> bool:
+    """Get and install a certificate on every host when one is due. Returns changed."""
+    first = hosts[0]
+    with first.step("check certificates") as line:
+        for host in hosts:
+            names = site_domains(host, paths)
+            domains = domains or names
+        certs.check_domains(domains)
+        due = [h.name for h in hosts if certs.is_due(current(h, paths, domains[0]), domains, days)]
+        line.outcome = (
+            f"due on {', '.join(due)}"
+            if due
+            else f"valid for more than {days:g} days on every host"
+        )
+    if not due and not force:
+        return False
+
+    email = settings.email or _env(first, paths).get("LETS_ENCRYPT_EMAIL") or None
+    settings = AcmeSettings(settings.directory, settings.ca_bundle, email, settings.timeout)
+    with first.step("ACME account") as line:
+        session = AcmeSession(settings, _account_key(hosts, paths, settings))
+        line.outcome = session.register()
+
+    key = certs.new_certificate_key()
+    with first.step(f"certificate for {', '.join(domains)}") as line:
+        chain = session.issue(
+            domains,
+            key,
+            publish=lambda files: _publish(hosts, paths, files, domains[0]),
+            withdraw=lambda files: _withdraw(hosts, paths, files),
+        )
+        info = certs.parse_certificate(chain)
+        line.outcome = f"issued by {info.issuer}, valid until {info.not_after:%Y-%m-%d}"
+    for host in hosts:
+        install(host, paths, domains, key, chain)
+    return True
+
+
+def _env(host: Host, paths: AppPaths) -> dict[str, str]:
+    return EnvFile.parse(read_file(host, paths.env_file) or "").values()
+
+
+def _account_key(hosts: list[Host], paths: AppPaths, settings: AcmeSettings) -> bytes:
+    """The app's account key for this CA: from the first host that has it, else new.
+
+    Kept on the hosts (0600) so that a laptop and a CI job renew as one account.
+    """
+    path = f"{paths.letsencrypt_dir}/account-{settings.account_id}.pem"
+    found = {h.name: read_file(h, path) for h in hosts}
+    key = next((text.encode() for text in found.values() if text), None) or certs.new_account_key()
+    for host in hosts:
+        if found[host.name] is None:
+            host.remote.put(key, path, mode=0o600)
+    return key
+
+
+def _publish(hosts: list[Host], paths: AppPaths, files: list[Challenge], domain: str) -> None:
+    directory = f"{paths.webroot}/{CHALLENGE_DIR}"
+    for host in hosts:
+        with host.step("publish HTTP-01 challenge") as line:
+            host.remote.run(["mkdir", "-p", "-m", "755", "--", directory])
+            for token, content in files:
+                host.remote.put(content.encode(), f"{directory}/{token}", mode=0o644)
+                # Fetch it through this host's own nginx, as the CA will.
+                url = f"http://127.0.0.1/{CHALLENGE_DIR}/{token}"
+                got = host.remote.run(
+                    [
+                        "curl",
+                        "--silent",
+                        "--max-time",
+                        "5",
+                        "--header",
+                        f"Host: {domain}",
+                        "--",
+                        url,
+                    ],
+                    check=False,
+                ).stdout
+                if got != content:
+                    raise LeoError(
+                        f"{host.name} does not serve the ACME challenge through nginx "
+                        f"({url} with Host: {domain} gave {got[:80]!r}). Check the site's "
+                        f"`location ^~ /{CHALLENGE_DIR}/` and that nginx's workers can "
+                        f"traverse {paths.dir} (directories 0711)"
+                    )
+            line.outcome = f"{len(files)} served through nginx" if files else "none needed"
+
+
+def _withdraw(hosts: list[Host], paths: AppPaths, files: list[Challenge]) -> None:
+    if not files:
+        return
+    for host in hosts:
+        host.remote.run(
+            ["rm", "-f", "--", *(f"{paths.webroot}/{CHALLENGE_DIR}/{t}" for t, _ in files)],
+            check=False,
+        )
+
+
+def install(host: Host, paths: AppPaths, domains: list[str], key: bytes, chain: str) -> None:
+    """Write key and chain, switch the `live` symlink, enable HTTPS; undo it all if nginx
+    -t fails."""
+    with host.step("install certificate") as line:
+        run = host.remote.run
+        live = paths.live_certificate(domains[0])
+        name = f"{domains[0]}-{datetime.now(UTC):%Y%m%d%H%M%S}"
+        archive = f"{paths.letsencrypt_dir}/archive/{name}"
+        run(["mkdir", "-p", "-m", "700", "--", archive, f"{paths.letsencrypt_dir}/live"])
+        host.remote.put(key, f"{archive}/privkey.pem", mode=0o600)
+        host.remote.put(chain.encode(), f"{archive}/fullchain.pem", mode=0o644)
+        previous = run(["readlink", "--", live], check=False).stdout.strip() or None
+        _point(host, live, f"../archive/{name}")
+        try:
+            changed = nginx.apply(
+                host, [nginx.FileChange(paths.tls_conf, templates.tls(paths, domains, live))]
+            )
+            if not changed:  # same tls.conf, new files behind the symlink
+                nginx.test(host, failing=f"nginx -t rejected the new certificate on {host.name}")
+                nginx.reload(host)
+        except LeoError:
+            if previous:
+                _point(host, live, previous)
+            else:
+                run(fs.remove_file(live), check=False)
+            run(fs.remove_tree(archive), check=False)
+            raise
+        _prune(host, paths, domains[0])
+        line.outcome = f"HTTPS on for {', '.join(domains)}"
+
+
+def _point(host: Host, link: str, target: str) -> None:
+    """Atomically (re)point a symlink: create beside it, rename over it."""
+    host.remote.run(
+        [
+            "sh",
+            "-c",
+            'ln -sfn -- "$1" "$2.leo-new" && mv -T -- "$2.leo-new" "$2"',
+            "sh",
+            target,
+            link,
+        ]
+    )
+
+
+def _prune(host: Host, paths: AppPaths, domain: str) -> None:
+    listing = host.remote.run(fs.list_dir(f"{paths.letsencrypt_dir}/archive"), check=False)
+    mine = sorted(n for n in listing.stdout.split() if n.startswith(f"{domain}-"))
+    old = [f"{paths.letsencrypt_dir}/archive/{n}" for n in mine[:-KEEP_ARCHIVES]]
+    if old:
+        host.remote.run(["rm", "-rf", "--", *old])
+
+
+def report(host: Host, paths: AppPaths, days: float) -> tuple[list[str], bool]:
+    """Lines describing each installed certificate, and whether one expires within `days`."""
+    listing = host.remote.run(fs.list_dir(f"{paths.letsencrypt_dir}/live"), check=False)
+    lines, expiring = [], False
+    for domain in sorted(listing.stdout.split()):
+        info = current(host, paths, domain)
+        if info is None:
+            continue
+        left = info.days_left()
+        expiring |= left <= days
+        flag = "  EXPIRES SOON" if left <= days else ""
+        lines.append(
+            f"{', '.join(info.domains)}  issuer {info.issuer}  expires "
+            f"{info.not_after:%Y-%m-%d %H:%M} UTC ({left:.0f} days){flag}"
+        )
+    return lines or ["no certificate"], expiring
+
+
+CRON_MARK = "# leo:letsencrypt:"
+
+
+def cron_line(app: str, leo_path: str, args: list[str], log: str) -> str:
+    """A daily renewal with absolute paths: cron's PATH holds neither leo nor sbin."""
+    spread = zlib.crc32(app.encode())  # apps renew at different minutes
+    minute, hour = spread % 60, spread // 60 % 12
+    command = shlex.join(
+        [
+            "env",
+            "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+            leo_path,
+            "letsencrypt",
+            "--app",
+            app,
+            "--host",
+            "local",
+            *args,
+        ]
+    )
+    return (
+        f"{minute} {hour},{hour + 12} * * * {command} >> {shlex.quote(log)} 2>&1 {CRON_MARK}{app}"
+    )
+
+
+def schedule(host: Host, paths: AppPaths, leo_path: str | None, args: list[str]) -> bool:
+    """Install (or update) the app's renewal line in leo-deploy's crontab; other lines stay."""
+    run = host.remote.run
+    if not leo_path:
+        found = run(["sh", "-lc", "command -v leo"], check=False).stdout.strip()
+        if not found:
+            raise StepFailed(
+                f"leo is not installed on {host.name} (pip install leo_tasks there), "
+                "or pass --leo /absolute/path/to/leo"
+            )
+        leo_path = found
+    if not leo_path.startswith("/") or not run(["test", "-x", leo_path], check=False).ok:
+        raise StepFailed(f"{leo_path} is not an executable absolute path on {host.name}")
+    line = cron_line(paths.app, leo_path, args, f"{paths.letsencrypt_dir}/renew.log")
+    listing = run(["crontab", "-l"], check=False)
+    current_lines = listing.stdout.splitlines() if listing.ok else []
+    kept = [ln for ln in current_lines if not ln.endswith(f"{CRON_MARK}{paths.app}")]
+    wanted = [*kept, line]
+    if wanted == current_lines:
+        return False
+    run(["crontab", "-"], stdin="\n".join(wanted) + "\n")
+    return True
