@@ -98,16 +98,26 @@ def _resolve(c, app: str | None, host: str | None, *, need_app: bool = True):
     return app, parse_hosts(defaults.get("host") if host is None else host)
 
 
-def _seconds(value: str | None, flag: str) -> float:
+def _number(
+    value: str | None, flag: str, *, default: float, maximum: float, unit: str = "seconds"
+) -> float:
     if value is None:
-        return 0.0
+        return default
     try:
-        seconds = float(value)
+        number = float(value)
     except ValueError:
-        raise InvalidInput(f"{flag} takes a number of seconds, not {value!r}") from None
-    if not 0 <= seconds <= 86400:
-        raise InvalidInput(f"{flag} must be between 0 and 86400 seconds")
-    return seconds
+        raise InvalidInput(f"{flag} takes a number of {unit}, not {value!r}") from None
+    if not 0 <= number <= maximum:
+        raise InvalidInput(f"{flag} must be between 0 and {maximum:g} {unit}")
+    return number
+
+
+def _seconds(value: str | None, flag: str) -> float:
+    return _number(value, flag, default=0.0, maximum=86400)
+
+
+def _days(value: str | None, flag: str = "--days") -> float:
+    return _number(value, flag, default=30.0, maximum=3650, unit="days")
 
 
 def _open(
@@ -469,7 +479,7 @@ def letsencrypt_issue(
     app, hosts = _resolve(c, app, host)
     settings = _acme_settings(directory, staging, ca_bundle, email)
     domains = [validate.domain(d) for d in (domain or [])]
-    due_days = _seconds(days, "--days") if days is not None else 30.0
+    due_days = _days(days)
     _all_hosts(
         c,
         hosts,
@@ -528,7 +538,7 @@ def letsencrypt_schedule(
 def certs(c, app=None, host=None, days=None, verbose=False):
     """Print each host's certificates for the app: domains, issuer, expiry."""
     app, hosts = _resolve(c, app, host)
-    limit = _seconds(days, "--days") if days is not None else 30.0
+    limit = _days(days)
     expiring: list[str] = []
 
     def action(h: Host) -> None:

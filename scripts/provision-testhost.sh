@@ -303,6 +303,10 @@ if [[ "${LEO_TESTHOST_SKIP_IMAGES:-0}" != 1 ]]; then
   bash "$SCRIPT_DIR/build-test-images.sh"
 fi
 
+# ACME end-to-end tests need a local CA that validates HTTP-01 against this
+# nginx: pebble + challtestsrv (see the script; writes $STATE_DIR/pebble/env).
+LEO_TESTHOST_DIR="$STATE_DIR" bash "$SCRIPT_DIR/start-pebble.sh"
+
 # ---------------------------------------------------------------------------
 # 8. Summary.
 # ---------------------------------------------------------------------------
