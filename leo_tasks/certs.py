@@ -80,9 +80,9 @@ def server_names(nginx_conf: str) -> list[str]:
     text = re.sub(r"#[^\n]*", "", nginx_conf)
     names: list[str] = []
     for match in _SERVER_NAME.finditer(text):
-        for name in match.group(1).split():
+        for name in (n.lower() for n in match.group(1).split()):
             if name not in names and name != "_" and not name.startswith("~"):
-                names.append(name.lower())
+                names.append(name)
     return names
 
 

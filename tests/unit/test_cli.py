@@ -44,6 +44,9 @@ TASKS = [
     "status",
     "releases",
     "rollback",
+    "certs",
+    "letsencrypt",
+    "letsencrypt.schedule",
 ]
 
 pytestmark = pytest.mark.skipif(not LEO.exists(), reason=f"console script {LEO} not installed")
@@ -153,7 +156,7 @@ def test_list_shows_every_task(cli):
     listed = set()
     for match in re.finditer(r"^  (\S+)(?: \((\S+)\))?", done.stdout, re.MULTILINE):
         listed |= {name for name in match.groups() if name}
-    assert listed == {*TASKS, "env.show"}
+    assert listed == {*TASKS, "env.show", "letsencrypt.letsencrypt"}
 
 
 def test_task_help_uses_capital_h_for_host_and_h_for_help(cli):

@@ -263,3 +263,30 @@ def test_argv_is_a_plain_list_of_strings_without_shell_tokens(argv):
     assert type(argv) is list
     assert all(type(arg) is str for arg in argv)
     assert not {"|", "&&", ";", ">", "<"} & set(argv)
+
+
+def test_docker_login_takes_the_password_on_stdin_only():
+    from leo_tasks.commands import docker as docker_cmds
+
+    assert docker_cmds.login("registry.example.com", "ci") == [
+        "docker",
+        "login",
+        "--username",
+        "ci",
+        "--password-stdin",
+        "--",
+        "registry.example.com",
+    ]
+
+
+def test_compose_pull_names_services_after_double_dash():
+    from leo_tasks.commands import compose as compose_cmds
+    from leo_tasks.layout import AppPaths
+
+    assert compose_cmds.pull(AppPaths("shop"), ["web", "worker"])[-5:] == [
+        "pull",
+        "--quiet",
+        "--",
+        "web",
+        "worker",
+    ]

@@ -260,3 +260,27 @@ def test_nginx_workers_padded_pids_and_retiring_workers():
 
 def test_nginx_workers_none_running():
     assert parse_nginx_workers("") == []
+
+
+def test_parse_upstream_skips_the_placeholder():
+    from leo_tasks import templates
+    from leo_tasks.facts import parse_upstream
+    from leo_tasks.layout import AppPaths
+
+    paths = AppPaths("shop")
+    assert parse_upstream(templates.upstream(paths, [])) == []
+    assert parse_upstream(templates.upstream(paths, ["172.18.0.2", "172.18.0.3"])) == [
+        "172.18.0.2",
+        "172.18.0.3",
+    ]
+
+
+def test_parse_image_origins():
+    from leo_tasks.facts import parse_image_origins
+
+    text = "leo-test-web:v1\t0\nnosuch:x\tmissing\nregistry.example/app:1\t1\n"
+    assert parse_image_origins(text) == {
+        "leo-test-web:v1": "local",
+        "nosuch:x": "missing",
+        "registry.example/app:1": "registry",
+    }
