@@ -72,7 +72,7 @@ def is_due(info: CertInfo | None, domains: list[str], days: float) -> bool:
     return info is None or not info.covers(domains) or info.days_left() <= days
 
 
-_SERVER_NAME = re.compile(r"^\s*server_name\s+([^;]+);", re.M)
+_SERVER_NAME = re.compile(r"(?<![\w$])server_name\s+([^;]+);")
 
 
 def server_names(nginx_conf: str) -> list[str]:
