@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import signal
+
 from invoke import Program
 
 from . import __version__
@@ -11,4 +13,6 @@ program = Program(namespace=ns, version=__version__, name="leo", binary="leo")
 
 
 def main() -> None:
+    # `leo env | head` should end quietly, like any Unix tool, not with a traceback.
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     program.run()

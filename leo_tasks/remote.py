@@ -97,6 +97,12 @@ _INSTALL_SCRIPT = (
 )
 
 
+def _checked(host: str, result: Result, check: bool) -> Result:
+    if check and not result.ok:
+        raise CommandFailed(host, result.argv, result.exited, result.stdout, result.stderr)
+    return result
+
+
 def _temp_name(path: str) -> str:
     return f"{path}.leo-tmp-{secrets.token_hex(4)}"
 
@@ -135,10 +141,7 @@ class SSHRemote:
             ) from exc
         except (paramiko.SSHException, OSError) as exc:
             raise ConnectionProblem(f"lost the SSH connection to {self.name}: {exc}") from exc
-        result = Result(full, res.exited, res.stdout, res.stderr)
-        if check and not result.ok:
-            raise CommandFailed(self.name, full, result.exited, result.stdout, result.stderr)
-        return result
+        return _checked(self.name, Result(full, res.exited, res.stdout, res.stderr), check)
 
     def put(
         self, data: bytes, path: str, *, mode: int, sudo: bool = False, owner: str | None = None
@@ -254,10 +257,7 @@ class LocalRemote:
             raise LeoError(f"command timed out after {timeout}s: {shlex.join(full)}") from exc
         except FileNotFoundError as exc:
             raise CommandFailed(self.name, full, 127, "", str(exc)) from exc
-        result = Result(full, proc.returncode, proc.stdout, proc.stderr)
-        if check and not result.ok:
-            raise CommandFailed(self.name, full, result.exited, result.stdout, result.stderr)
-        return result
+        return _checked(self.name, Result(full, proc.returncode, proc.stdout, proc.stderr), check)
 
     def put(
         self, data: bytes, path: str, *, mode: int, sudo: bool = False, owner: str | None = None

@@ -53,4 +53,5 @@ class Reporter:
 
     def command(self, host: str, argv: Sequence[str]) -> None:
         if self.verbose:
-            self._print(f"[{host}] $ {shlex.join(argv)}")
+            # One line per command: an inline script's newlines are shown as "; ".
+            self._print(f"[{host}] $ {shlex.join(argv)}".replace("\n", "; "))
