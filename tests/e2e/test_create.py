@@ -68,6 +68,7 @@ def test_create_with_image_writes_the_app(leo, app):
         "env",
         "letsencrypt",
         "nginx.conf",
+        "tls.conf",
         "upstream.conf",
     ]
     assert stat.S_IMODE(os.stat(root / "env").st_mode) == 0o600

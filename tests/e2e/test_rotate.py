@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from .conftest import domain_of
-from .hostkit import APPS, Load, containers, http_get, nginx_ok, sh, write_compose
+from .hostkit import APPS, Load, containers, http_get, nginx_ok, write_compose
 
 
 def upstream_ips(app: str) -> list[str]:
@@ -109,28 +109,3 @@ def test_broken_nginx_conf_is_detected_and_nothing_changes(leo, app, tmp_path):
     assert [c.id for c in containers(app)] == [old.id]  # new containers removed
     # Running nginx still serves the old release (it was never reloaded).
     assert http_get(domain_of(app))[1].startswith("leo-test-web v1")
-
-
-def test_second_deploy_fails_fast_while_locked(leo, app, tmp_path):
-    deploy_v1(leo, app, tmp_path)
-    lock = APPS / app / ".leo/deploy.lock"
-    sh("runuser", "-u", "leo-deploy", "--", "mkdir", str(lock))
-    sh(
-        "runuser",
-        "-u",
-        "leo-deploy",
-        "--",
-        "sh",
-        "-c",
-        f"echo 'rotate by ci@runner pid 1' > {lock}/owner",
-    )
-    result = leo("rotate", "--app", app, "--host", "testhost", ok=False)
-    assert result.returncode == 4
-    assert "rotate by ci@runner pid 1" in result.stderr and "--release" in result.stderr
-    assert (
-        "deploy lock held: rotate by ci@runner"
-        in leo("lock", "--app", app, "--host", "testhost").stdout
-    )
-    leo("lock", "--app", app, "--host", "testhost", "--release")
-    leo("rotate", "--app", app, "--host", "testhost")
-    assert not lock.exists()

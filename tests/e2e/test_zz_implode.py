@@ -32,6 +32,7 @@ def test_implode_removes_leo_and_setup_starts_over(leo, app, leo_home, tmp_path)
     assert refused.returncode == 2 and "--yes" in refused.stderr
     assert Path("/home/leo-deploy").exists() and containers(app)
 
+    nginx_master = Path("/run/nginx.pid").read_text().strip()
     leo("implode", "--host", "root@testhost", "--yes")
     assert sh("id", "leo-deploy", ok=False).returncode != 0
     assert [p for p in LEO_FILES if Path(p).exists()] == []
@@ -42,9 +43,11 @@ def test_implode_removes_leo_and_setup_starts_over(leo, app, leo_home, tmp_path)
     ).stdout.split()
     assert volumes == [f"{app}_data"]  # data is kept unless --volumes
     sh("docker", "volume", "rm", *volumes)
-    # nginx is still valid and running, now without the app.
+    # nginx is still valid and running (reloaded, not restarted), now without the app.
     assert nginx_ok()
-    assert http_get(domain_of(app))[0] != 200
+    assert Path("/run/nginx.pid").read_text().strip() == nginx_master
+    assert Path(f"/proc/{nginx_master}").exists()
+    assert "leo" not in sh("nginx", "-T").stdout.split("# configuration file /etc/nginx/")[-1]
 
     first = leo(
         "setup", "--host", "root@testhost", "--pubkey", str(leo_home / ".ssh/id_ed25519.pub")
@@ -55,7 +58,7 @@ def test_implode_removes_leo_and_setup_starts_over(leo, app, leo_home, tmp_path)
     second = leo(
         "setup", "--host", "root@testhost", "--pubkey", str(leo_home / ".ssh/id_ed25519.pub")
     )
-    assert "changed" not in second.stderr
+    assert ": changed" not in second.stderr and second.stderr.count(": unchanged") == 6
     remove_app(app)
 
 
