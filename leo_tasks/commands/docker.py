@@ -24,6 +24,17 @@ def project_containers(app: str, service: str | None = None) -> list[str]:
     return argv
 
 
+def inspect_project(app: str, service: str | None = None) -> list[str]:
+    """`docker container inspect` of every container of the project (or one service),
+    in one round trip; prints `[]` when there is none."""
+    script = (
+        'ids=$(docker ps --all --quiet --no-trunc --filter "label=$1" ${2:+--filter "label=$2"}) '
+        '&& if [ -z "$ids" ]; then echo "[]"; else docker container inspect -- $ids; fi'
+    )
+    service_label = f"{SERVICE_LABEL}={service}" if service else ""
+    return ["sh", "-c", script, "sh", f"{PROJECT_LABEL}={app}", service_label]
+
+
 def inspect(ids: Sequence[str]) -> list[str]:
     return ["docker", "container", "inspect", "--", *ids]
 

@@ -5,18 +5,17 @@ from __future__ import annotations
 import json
 
 from ..commands import compose, docker
-from ..errors import LeoError
-from ..facts import ComposeModel, Container, parse_compose_config, parse_ids, parse_inspect
+from ..errors import LeoError, StepFailed
+from ..facts import ComposeModel, Container, parse_compose_config, parse_inspect
 from ..layout import AppPaths
 from .base import Host
 
 
 def containers(host: Host, app: str, service: str | None = None) -> list[Container]:
     """All containers of the app (or of one service), any state, oldest number first."""
-    ids = parse_ids(host.remote.run(docker.project_containers(app, service)).stdout)
-    if not ids:
-        return []
-    found = parse_inspect(host.remote.run(docker.inspect(ids), check=False).stdout)
+    # check=False: a container removed between `ps` and `inspect` is just absent.
+    result = host.remote.run(docker.inspect_project(app, service), check=False)
+    found = parse_inspect(result.stdout if result.stdout.strip() else "[]")
     return sorted(found, key=lambda c: (c.service, c.number))
 
 
@@ -30,6 +29,8 @@ def inspect(host: Host, ids: list[str]) -> list[Container]:
 def compose_model(host: Host, paths: AppPaths) -> ComposeModel:
     """The compose file as compose itself resolves it (fails early if it is broken)."""
     result = host.remote.run(compose.config_json(paths), check=False)
+    if not result.ok and "no such file or directory" in result.stderr.lower():
+        raise StepFailed(f"app {paths.app!r} does not exist on {host.name} (run `leo create`)")
     if not result.ok:
         raise LeoError(
             f"docker compose cannot read {paths.compose_file} on {host.name}: "

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from .. import templates
 from ..appsettings import AppSettings
-from ..commands import compose, docker, fs
+from ..commands import compose, docker
 from ..envfile import EnvFile
 from ..errors import LeoError, StepFailed
 from ..facts import ComposeModel, Container
@@ -37,8 +37,6 @@ class RotateResult:
 
 
 def load_app(host: Host, paths: AppPaths) -> tuple[ComposeModel, AppSettings]:
-    if not host.remote.run(fs.exists(paths.compose_file), check=False).ok:
-        raise StepFailed(f"app {paths.app!r} does not exist on {host.name} (run `leo create`)")
     model = compose_model(host, paths)
     if WEB_SERVICE not in model.services:
         raise StepFailed(f"{paths.compose_file} on {host.name} has no `{WEB_SERVICE}` service")
