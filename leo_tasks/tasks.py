@@ -16,6 +16,7 @@ from .errors import InvalidInput
 from .layout import AppPaths
 from .remote import stdin_is_tty
 from .steps import app as app_step
+from .steps import destroy as destroy_step
 from .steps import env as env_step
 from .steps import implode as implode_step
 from .steps import lifecycle
@@ -393,6 +394,21 @@ def lock(c, app=None, host=None, release=False, verbose=False):
 
 @leo_task(
     help={
+        "yes": "confirm: this removes the app's containers, files and certificates",
+        "volumes": "also remove the app's docker volumes (its data)",
+    }
+)
+@cli_errors
+def destroy(c, app=None, host=None, yes=False, volumes=False, verbose=False):
+    """Remove one app from the host: containers, networks, files, nginx site."""
+    app, hosts = resolve(c, app, host)
+    if not yes:
+        raise InvalidInput(f"destroy removes {app} and its files from the host: pass --yes")
+    each_host(c, hosts, verbose, lambda h: destroy_step.destroy(h, AppPaths(app), volumes=volumes))
+
+
+@leo_task(
+    help={
         "yes": "confirm: this removes every app, container and file leo manages",
         "volumes": "also remove the apps' docker volumes (their data)",
     }
@@ -421,6 +437,7 @@ ns = Collection(
     rollback,
     lock,
     certs,
+    destroy,
     implode,
     env,
     letsencrypt,

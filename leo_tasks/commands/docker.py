@@ -99,3 +99,16 @@ def image_origins(images: Sequence[str]) -> list[str]:
         '|| n=missing; printf "%s\\t%s\\n" "$i" "$n"; done'
     )
     return ["sh", "-c", script, "sh", *images]
+
+
+def release_tags(app: str) -> list[str]:
+    """The `leo-<app>-<service>:release-N` tags leo made for rollbacks, one per line."""
+    return [
+        "docker",
+        "image",
+        "ls",
+        "--filter",
+        f"reference=leo-{app}-*:release-*",
+        "--format",
+        "{{.Repository}}:{{.Tag}}",
+    ]

@@ -7,31 +7,19 @@ its home, crontab, sudoers rules and helper.
 
 from __future__ import annotations
 
-from ..commands import docker
 from ..errors import StepFailed
-from ..facts import parse_ids
 from ..layout import CHOWN_HELPER, DEPLOY_USER, HOME, NGINX_INCLUDE, SUDOERS_FILE
 from . import nginx
 from .app import list_apps
 from .base import Host
+from .destroy import remove_docker_objects
 
 
 def implode(host: Host, *, volumes: bool) -> None:
     run = host.remote.run
     for app in list_apps(host, sudo=True):
         with host.step(f"remove app {app}") as line:
-            ids = parse_ids(run(docker.project_containers(app), sudo=True).stdout)
-            if ids:
-                run(docker.remove(ids), sudo=True)
-            nets = parse_ids(run(docker.project_networks(app), sudo=True).stdout)
-            if nets:
-                run(docker.remove_networks(nets), sudo=True, check=False)
-            vols = parse_ids(run(docker.project_volumes(app), sudo=True).stdout) if volumes else []
-            if vols:
-                run(docker.remove_volumes(vols), sudo=True)
-            line.outcome = f"{len(ids)} containers, {len(nets)} networks" + (
-                f", {len(vols)} volumes" if volumes else " (volumes kept)"
-            )
+            line.outcome = remove_docker_objects(host, app, volumes=volumes, sudo=True)
 
     with host.step(f"nginx: remove {NGINX_INCLUDE}") as line:
         removed = nginx.apply(host, [nginx.FileChange(NGINX_INCLUDE, None, sudo=True)])

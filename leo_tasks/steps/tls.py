@@ -259,12 +259,24 @@ def schedule(host: Host, paths: AppPaths, leo_path: str | None, args: list[str])
         leo_path = found
     if not leo_path.startswith("/") or not run(["test", "-x", leo_path], check=False).ok:
         raise StepFailed(f"{leo_path} is not an executable absolute path on {host.name}")
-    line = cron_line(paths.app, leo_path, args, f"{paths.letsencrypt_dir}/renew.log")
-    listing = run(["crontab", "-l"], check=False)
+    return _set_cron_line(
+        host, paths.app, cron_line(paths.app, leo_path, args, f"{paths.letsencrypt_dir}/renew.log")
+    )
+
+
+def unschedule(host: Host, paths: AppPaths) -> bool:
+    """Remove the app's renewal line from leo-deploy's crontab, if there is one."""
+    return _set_cron_line(host, paths.app, None)
+
+
+def _set_cron_line(host: Host, app: str, line: str | None) -> bool:
+    """Replace (or drop) the line marked for `app`; every other line stays as it is."""
+    listing = host.remote.run(["crontab", "-l"], check=False)
     current_lines = listing.stdout.splitlines() if listing.ok else []
-    kept = [ln for ln in current_lines if not ln.endswith(f"{CRON_MARK}{paths.app}")]
-    wanted = [*kept, line]
+    wanted = [ln for ln in current_lines if not ln.endswith(f"{CRON_MARK}{app}")]
+    if line is not None:
+        wanted.append(line)
     if wanted == current_lines:
         return False
-    run(["crontab", "-"], stdin="\n".join(wanted) + "\n")
+    host.remote.run(["crontab", "-"], stdin="".join(f"{ln}\n" for ln in wanted))
     return True

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from .conftest import domain_of
-from .hostkit import containers, http_get
+import subprocess
+
+from .conftest import domain_of, remove_app
+from .hostkit import APPS, containers, http_get, sh
 from .test_rotate import deploy_v1, upstream_ips, web
 
 
@@ -65,3 +67,38 @@ def test_run_in_a_stopped_app_and_other_service(leo, app, tmp_path):
         "echo from-worker",
     )
     assert result.stdout.strip().endswith("from-worker")
+
+
+def test_destroy_removes_one_app_and_nothing_else(leo, app, tmp_path):
+    deploy_v1(leo, app, tmp_path)
+    other = f"{app}-other"
+    try:
+        leo(
+            "create",
+            "--app",
+            other,
+            "--host",
+            "testhost",
+            "--image",
+            "leo-test-web:v2",
+            "--domain",
+            domain_of(other),
+        )
+        leo("rotate", "--app", other, "--host", "testhost")
+        mine = "5 5 * * * /usr/bin/true # not leo's job"
+        crontab = f"{mine}\n1 1 * * * true # leo:letsencrypt:{app}\n"
+        subprocess.run(["crontab", "-u", "leo-deploy", "-"], input=crontab, text=True, check=True)
+        refused = leo("destroy", "--app", app, "--host", "testhost", ok=False)
+        assert refused.returncode == 2 and "--yes" in refused.stderr
+        assert containers(app)
+
+        leo("destroy", "--app", app, "--host", "testhost", "--yes")
+        assert containers(app) == [] and not (APPS / app).exists()
+        assert sh("crontab", "-l", "-u", "leo-deploy").stdout == f"{mine}\n"
+        assert sh("nginx", "-t").returncode == 0
+        assert http_get(domain_of(other))[1].startswith("leo-test-web v2")  # untouched
+        gone = leo("rotate", "--app", app, "--host", "testhost", ok=False)
+        assert gone.returncode == 1 and "does not exist" in gone.stderr
+    finally:
+        remove_app(other)
+        sh("crontab", "-r", "-u", "leo-deploy", ok=False)

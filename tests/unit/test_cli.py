@@ -45,6 +45,7 @@ TASKS = [
     "releases",
     "rollback",
     "certs",
+    "destroy",
     "letsencrypt",
     "letsencrypt.schedule",
 ]

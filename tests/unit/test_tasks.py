@@ -30,6 +30,7 @@ TASK_NAMES = {
     "releases",
     "rollback",
     "certs",
+    "destroy",
     "letsencrypt.letsencrypt",
     "letsencrypt.schedule",
     "implode",
