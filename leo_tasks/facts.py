@@ -95,9 +95,6 @@ class ComposeModel:
         count = deploy.get("replicas", spec.get("scale", 1))
         return max(1, int(count if count is not None else 1))
 
-    def environment(self, service: str) -> dict[str, str | None]:
-        return dict((self.services.get(service) or {}).get("environment") or {})
-
 
 def parse_compose_config(text: str) -> ComposeModel:
     try:

@@ -27,7 +27,6 @@ class Reporter:
     def __init__(self, *, verbose: bool = False, stream: TextIO | None = None) -> None:
         self.verbose = verbose
         self.stream = stream or sys.stderr
-        self.timings: list[tuple[str, str, float]] = []
 
     def _print(self, text: str) -> None:
         print(text, file=self.stream, flush=True)
@@ -43,7 +42,6 @@ class Reporter:
             self._print(f"[{host}] {name}: FAILED ({elapsed:.2f}s)")
             raise
         elapsed = time.monotonic() - started
-        self.timings.append((host, name, elapsed))
         self._print(f"[{host}] {name}: {line.outcome} ({elapsed:.2f}s)")
         for detail in line.details:
             self._print(f"[{host}]   {detail}")

@@ -32,10 +32,6 @@ def config_json(paths: AppPaths) -> list[str]:
     return [*base(paths), "config", "--format", "json"]
 
 
-def version() -> list[str]:
-    return ["docker", "compose", "version", "--short"]
-
-
 def up(
     paths: AppPaths,
     services: Iterable[str] = (),

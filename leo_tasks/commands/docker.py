@@ -54,10 +54,6 @@ def logs(container_id: str, *, tail: int = 20) -> list[str]:
     return ["docker", "logs", "--tail", str(tail), "--", container_id]
 
 
-def info_server_version() -> list[str]:
-    return ["docker", "info", "--format", "{{.ServerVersion}}"]
-
-
 def project_networks(app: str) -> list[str]:
     return ["docker", "network", "ls", "--quiet", "--filter", f"label={PROJECT_LABEL}={app}"]
 

@@ -9,10 +9,6 @@ def mkdir(path: str, *, mode: int) -> list[str]:
     return ["mkdir", "-p", "-m", format(mode, "o"), "--", path]
 
 
-def chmod(path: str, mode: int) -> list[str]:
-    return ["chmod", format(mode, "o"), "--", path]
-
-
 def remove_tree(path: str) -> list[str]:
     return ["rm", "-rf", "--", path]
 

@@ -11,10 +11,6 @@ def reload() -> list[str]:
     return ["nginx", "-s", "reload"]
 
 
-def version() -> list[str]:
-    return ["nginx", "-v"]
-
-
 def processes() -> list[str]:
     """nginx's processes with their titles (master / worker / shutting down)."""
     return ["ps", "-C", "nginx", "-o", "pid=,args="]

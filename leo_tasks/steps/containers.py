@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 from ..commands import compose, docker
 from ..errors import LeoError, StepFailed
 from ..facts import ComposeModel, Container, parse_compose_config, parse_inspect
@@ -52,7 +50,3 @@ def network_for(app: str) -> str:
 def describe(container: Container) -> str:
     health = f", {container.health}" if container.health else ""
     return f"{container.name} ({container.short_id}, {container.status}{health})"
-
-
-def to_json(items: list[Container]) -> str:
-    return json.dumps([c.__dict__ for c in items], indent=2, default=str)

@@ -193,22 +193,6 @@ def test_replicas_from_scale_or_deploy(spec, replicas):
     assert model.replicas("web") == replicas
 
 
-def test_compose_config_environment_comes_escaped(model):
-    env = model.environment("web")
-    # env_file values plus `environment:`; compose prints `$` as `$$`.
-    assert env == {
-        "DOLLAR": "price $$5 and $$",
-        "EXPORTED": "yes",
-        "INLINE": "from compose",
-        "PLAIN": "hello",
-        "QUOTED": 'say "hi"',
-        "SINGLE": "it is $$HOME",
-    }
-    assert {k: v.replace("$$", "$") for k, v in env.items()}["DOLLAR"] == "price $5 and $"
-    assert "INLINE" not in model.environment("worker")
-    assert model.environment("absent") == {}
-
-
 def test_compose_config_garbage_is_a_leo_error():
     with pytest.raises(LeoError, match="unexpected output from docker compose config"):
         parse_compose_config("yaml: line 3: mapping values are not allowed")
