@@ -32,3 +32,23 @@ def list_dir(path: str) -> list[str]:
 
 def exists(path: str) -> list[str]:
     return ["test", "-e", path]
+
+
+def remove_temp_files(directory: str) -> list[str]:
+    """Delete (and print) leo's own temp files under `directory`: what an interrupted
+    upload left (uploads go to `*.leo-tmp-*` / `*.leo-new-*`, then a rename)."""
+    return [
+        "find",
+        directory,
+        "-maxdepth",
+        "3",
+        "(",
+        "-name",
+        "*.leo-tmp-*",
+        "-o",
+        "-name",
+        "*.leo-new-*",
+        ")",
+        "-print",
+        "-delete",
+    ]

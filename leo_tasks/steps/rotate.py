@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from .. import templates
 from ..appsettings import AppSettings
-from ..commands import compose, docker
+from ..commands import compose, docker, fs
 from ..envfile import EnvFile
 from ..errors import LeoError, StepFailed
 from ..facts import ComposeModel, Container
@@ -71,25 +71,7 @@ def rotate(
 
 
 def _remove_temp_files(host: Host, paths: AppPaths) -> None:
-    """Files a killed run was writing (uploads go to a temp name, then a rename)."""
-    found = host.remote.run(
-        [
-            "find",
-            paths.dir,
-            "-maxdepth",
-            "3",
-            "(",
-            "-name",
-            "*.leo-tmp-*",
-            "-o",
-            "-name",
-            "*.leo-new-*",
-            ")",
-            "-print",
-            "-delete",
-        ],
-        check=False,
-    ).stdout.split()
+    found = host.remote.run(fs.remove_temp_files(paths.dir), check=False).stdout.split()
     if found:
         host.note(f"removed {len(found)} temp files left by an interrupted run")
 
