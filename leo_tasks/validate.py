@@ -20,32 +20,41 @@ ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,254}")
 DOMAIN_LABEL = re.compile(r"(?!-)[a-z0-9-]{1,63}(?<!-)")
 
 
+def _matching(pattern: re.Pattern[str], value: str, problem: str) -> str:
+    if not pattern.fullmatch(value or ""):
+        raise InvalidInput(problem)
+    return value
+
+
 def app_name(name: str) -> str:
-    if not APP_NAME.fullmatch(name or ""):
-        raise InvalidInput(
+    return _matching(
+        APP_NAME,
+        name,
+        (
             f"invalid app name {name!r}: use 1-40 characters of a-z, 0-9, '-' or '_', "
             "starting with a letter or digit (it becomes a directory, a compose project "
             "and an nginx upstream name)"
-        )
-    return name
+        ),
+    )
 
 
 def service_name(name: str) -> str:
-    if not SERVICE_NAME.fullmatch(name or ""):
-        raise InvalidInput(
+    return _matching(
+        SERVICE_NAME,
+        name,
+        (
             f"invalid service name {name!r}: letters, digits, '.', '_' or '-', "
             "starting with a letter or digit"
-        )
-    return name
+        ),
+    )
 
 
 def env_name(name: str) -> str:
-    if not ENV_NAME.fullmatch(name or ""):
-        raise InvalidInput(
-            f"invalid variable name {name!r}: use letters, digits and '_', "
-            "not starting with a digit"
-        )
-    return name
+    return _matching(
+        ENV_NAME,
+        name,
+        (f"invalid variable name {name!r}: use letters, digits and '_', not starting with a digit"),
+    )
 
 
 def domain(name: str) -> str:

@@ -36,19 +36,9 @@ die() { printf '[provision] ERROR: %s\n' "$*" >&2; exit 1; }
 [[ $EUID -eq 0 ]] || die "must run as root"
 [[ "$PORT" =~ ^[0-9]+$ ]] || die "LEO_TESTHOST_PORT must be a number, got '$PORT'"
 
-# True if $1 is a live (not zombie) process whose command name is $2. Guards
-# against stale pid files: the pid may be reused by an unrelated process, or
-# still be an unreaped zombie (PID 1 on these machines reaps slowly).
-pid_is() {
-  local pid="$1" name="$2" stat comm state
-  [[ "$pid" =~ ^[0-9]+$ ]] || return 1
-  stat="$(cat "/proc/$pid/stat" 2>/dev/null)" || return 1
-  comm="${stat#*(}"; comm="${comm%)*}"
-  state="${stat##*) }"; state="${state%% *}"
-  [[ "$comm" == "$name" && "$state" != Z && "$state" != X ]]
-}
-
-pidfile_pid() { [[ -s "$1" ]] && tr -dc '0-9' <"$1" || true; }
+# pid_is / pidfile_pid: stale pid files are the normal case in CI.
+# shellcheck source=scripts/pidfile.sh
+source "$SCRIPT_DIR/pidfile.sh"
 
 # ---------------------------------------------------------------------------
 # 1. Packages. CI starts from a bare Debian 12 with only a docker client, so

@@ -40,17 +40,8 @@ done
 # The paths go into a JSON file unescaped.
 [[ "$DIR" != *[\"\\]* ]] || die "LEO_TESTHOST_DIR must not contain quotes or backslashes"
 
-# Same helpers as provision-testhost.sh. Note: the kernel truncates command
-# names to 15 chars, so pebble-challtestsrv shows up as "pebble-challtes".
-pid_is() {
-  local pid="$1" name="$2" stat comm state
-  [[ "$pid" =~ ^[0-9]+$ ]] || return 1
-  stat="$(cat "/proc/$pid/stat" 2>/dev/null)" || return 1
-  comm="${stat#*(}"; comm="${comm%)*}"
-  state="${stat##*) }"; state="${state%% *}"
-  [[ "$comm" == "$name" && "$state" != Z && "$state" != X ]]
-}
-pidfile_pid() { [[ -s "$1" ]] && tr -dc '0-9' <"$1" || true; }
+# shellcheck source=scripts/pidfile.sh
+source "$(dirname "${BASH_SOURCE[0]}")/pidfile.sh"
 
 mkdir -p "$DIR"
 chmod 0700 "$STATE_DIR" "$DIR"

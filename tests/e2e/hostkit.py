@@ -248,3 +248,8 @@ class Background:
     @property
     def stderr(self) -> str:
         return "".join(self.lines)
+
+
+def set_env(leo: Leo, app: str, name: str, value: str) -> subprocess.CompletedProcess[str]:
+    """`leo env.set` on the test host (must succeed)."""
+    return leo("env.set", "--app", app, "--host", "testhost", "--name", name, "--value", value)

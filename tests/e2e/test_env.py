@@ -11,7 +11,7 @@ import pytest
 from leo_tasks.envfile import EnvFile
 
 from .conftest import domain_of
-from .hostkit import APPS, LEO, http_raw
+from .hostkit import APPS, LEO, http_raw, set_env
 from .test_rotate import deploy_v1
 
 NASTY = {
@@ -35,7 +35,7 @@ NASTY = {
 def test_values_reach_the_container_exactly(leo, app, tmp_path):
     deploy_v1(leo, app, tmp_path)
     for name, value in NASTY.items():
-        leo("env.set", "--app", app, "--host", "testhost", "--name", name, "--value", value)
+        set_env(leo, app, name, value)
     leo("rotate", "--app", app, "--host", "testhost")
     for name, value in NASTY.items():
         assert http_raw(domain_of(app), f"/cgi-bin/env?{name}") == value.encode(), name
@@ -47,9 +47,9 @@ def test_values_reach_the_container_exactly(leo, app, tmp_path):
 
 def test_set_same_value_is_unchanged_and_del_removes(leo, app, tmp_path):
     deploy_v1(leo, app, tmp_path)
-    first = leo("env.set", "--app", app, "--host", "testhost", "--name", "A", "--value", "1")
+    first = set_env(leo, app, "A", "1")
     assert "changed: run `leo rotate`" in first.stderr
-    again = leo("env.set", "--app", app, "--host", "testhost", "--name", "A", "--value", "1")
+    again = set_env(leo, app, "A", "1")
     assert ": unchanged" in again.stderr
     leo("env.del", "--app", app, "--host", "testhost", "--name", "A")
     assert "A=" not in (APPS / app / "env").read_text()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 
 from .conftest import domain_of, remove_app
-from .hostkit import APPS, containers, http_get, sh
+from .hostkit import APPS, containers, http_get, set_env, sh
 from .test_rotate import deploy_v1, upstream_ips, web
 
 
@@ -25,17 +25,7 @@ def test_stop_then_start(leo, app, tmp_path):
 
 def test_run_passes_output_and_exit_status_back(leo, app, tmp_path):
     deploy_v1(leo, app, tmp_path)
-    leo(
-        "env.set",
-        "--app",
-        app,
-        "--host",
-        "testhost",
-        "--name",
-        "GREETING",
-        "--value",
-        "hello world",
-    )
+    set_env(leo, app, "GREETING", "hello world")
     before = containers(app)
     result = leo(
         "run",

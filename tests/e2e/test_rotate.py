@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from .conftest import domain_of
-from .hostkit import APPS, Load, containers, http_get, nginx_ok, write_compose
+from .hostkit import APPS, Load, containers, http_get, nginx_ok, set_env, write_compose
 
 
 def upstream_ips(app: str) -> list[str]:
@@ -29,17 +29,7 @@ def deploy_v1(leo, app, tmp_path, **others):
         "--domain",
         domain_of(app),
     )
-    leo(
-        "env.set",
-        "--app",
-        app,
-        "--host",
-        "testhost",
-        "--name",
-        "LEO_DRAIN_SECONDS",
-        "--value",
-        "0.5",
-    )
+    set_env(leo, app, "LEO_DRAIN_SECONDS", "0.5")
     return leo("rotate", "--app", app, "--host", "testhost")
 
 

@@ -10,7 +10,7 @@ import time
 import pytest
 
 from .conftest import domain_of
-from .hostkit import Background, Load, containers, http_get, sh, write_compose
+from .hostkit import Background, Load, containers, http_get, set_env, sh, write_compose
 from .test_rotate import deploy_v1, upstream_ips, web
 
 
@@ -71,17 +71,7 @@ def test_killed_rotate_leaves_the_site_up_and_the_next_one_converges(
 
 def test_rotate_services_listed_with_web_rotate_once_each(leo, app, tmp_path):
     deploy_v1(leo, app, tmp_path, worker="leo-test-worker:v1")
-    leo(
-        "env.set",
-        "--app",
-        app,
-        "--host",
-        "testhost",
-        "--name",
-        "LEO_ROTATE_SERVICES",
-        "--value",
-        " worker , web ,",
-    )
+    set_env(leo, app, "LEO_ROTATE_SERVICES", " worker , web ,")
     [old_worker] = [c for c in containers(app) if c.service == "worker"]
     v2 = write_compose(tmp_path / "v2.yml", "leo-test-web:v2", worker="leo-test-worker:v2")
     with Load(domain_of(app)) as load:
@@ -171,7 +161,7 @@ def test_registry_login_gets_the_password_on_stdin_and_failed_pull_changes_nothi
             ("LEO_REGISTRY_USER", "ci"),
             ("LEO_REGISTRY_PASSWORD", password),
         ]:
-            leo("env.set", "--app", app, "--host", "testhost", "--name", name, "--value", value)
+            set_env(leo, app, name, value)
         remote = write_compose(tmp_path / "r.yml", f"127.0.0.1:{port}/shop/web:1")
         result = leo(
             "deploy", "-v", "--app", app, "--host", "testhost", "--compose", str(remote), ok=False

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from .conftest import domain_of
-from .hostkit import APPS, Leo, http_get, make_home
+from .hostkit import APPS, Leo, http_get, make_home, set_env
 
 REPO = Path(__file__).resolve().parents[2]
 INV = str(Path(sys.executable).parent / "inv")
@@ -111,14 +111,14 @@ def test_host_local_runs_as_leo_deploy_without_ssh(leo, app, tmp_path):
 
 def test_several_hosts_in_turn(leo, app):
     leo("create", "--app", app, "--host", "testhost", "--image", "leo-test-web:v1")
-    leo("env.set", "--app", app, "--host", "testhost", "--name", "X", "--value", "1")
+    set_env(leo, app, "X", "1")
     shown = leo("env", "--app", app, "--host", "testhost,local")
     assert shown.stdout == "X=1\nX=1\n"
 
 
 def test_proxyjump_through_a_checked_hop(leo, app, tmp_path):
     leo("create", "--app", app, "--host", "testhost", "--image", "leo-test-web:v1")
-    leo("env.set", "--app", app, "--host", "testhost", "--name", "HOP", "--value", "1")
+    set_env(leo, app, "HOP", "1")
     jump = "\nHost behind\n  HostName 127.0.0.1\n  Port 2222\n  ProxyJump root@testhost\n"
     home = make_home(tmp_path / "home")
     (home / ".ssh/config").write_text((home / ".ssh/config").read_text() + jump)
