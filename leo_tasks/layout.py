@@ -29,6 +29,11 @@ class AppPaths:
         return f"{self.dir}/docker-compose.yml"
 
     @property
+    def previous_compose_file(self) -> str:
+        """The compose file before the last upload (deploy, rollback)."""
+        return f"{self.state_dir}/docker-compose.previous.yml"
+
+    @property
     def nginx_conf(self) -> str:
         """The app's nginx site: created by leo, then the user's to edit."""
         return f"{self.dir}/nginx.conf"

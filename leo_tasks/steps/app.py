@@ -74,31 +74,25 @@ def create(host: Host, paths: AppPaths, files: AppFiles, domains: list[str]) -> 
         line.details = files.warnings
 
 
-def upload(host: Host, paths: AppPaths, files: AppFiles) -> bool:
+def upload(host: Host, paths: AppPaths, files: AppFiles) -> None:
     """Replace the app's compose file and/or nginx site; keep the previous compose file.
 
     Called under the app's deploy lock (see rotate.rotate's `before`).
     """
-    changed = False
     if files.compose is not None:
         with host.step("upload docker-compose.yml") as line:
             previous = read_file(host, paths.compose_file)
-            if previous is not None and previous != files.compose:
-                host.remote.put(
-                    previous.encode(), f"{paths.state_dir}/docker-compose.previous.yml", mode=0o640
-                )
+            line.outcome = "unchanged"
+            if previous != files.compose:
+                if previous is not None:
+                    host.remote.put(previous.encode(), paths.previous_compose_file, mode=0o640)
                 host.remote.put(files.compose.encode(), paths.compose_file, mode=0o640)
                 line.outcome = "changed"
-            else:
-                line.outcome = "unchanged"
             line.details = files.warnings
-            changed |= line.outcome == "changed"
     if files.nginx_site is not None:
         with host.step("upload nginx.conf") as line:
             done = nginx.apply(host, [nginx.FileChange(paths.nginx_conf, files.nginx_site)])
             line.outcome = "changed" if done else "unchanged"
-            changed |= done
-    return changed
 
 
 def list_apps(host: Host, *, sudo: bool = False) -> list[str]:
