@@ -129,7 +129,7 @@ def each_host(
     *,
     user: str | None = DEPLOY_USER,
     accept_new: bool = False,
-) -> Reporter:
+) -> None:
     """Run `action` on each host in turn; the first failure stops the run."""
     reporter = Reporter(verbose=verbose)
     for spec in hosts:
@@ -138,7 +138,6 @@ def each_host(
             action(Host(remote, reporter))
         finally:
             remote.close()
-    return reporter
 
 
 def all_hosts(

@@ -94,13 +94,13 @@ def deploy(c, app=None, host=None, compose=None, nginx=None, lock_wait=None, ver
     """Upload new files (if given), then rotate: the usual way to ship a release."""
     app, hosts = resolve(c, app, host)
     files = app_files(compose, nginx)
-    paths = AppPaths(app)
+    paths, wait = AppPaths(app), parse_seconds(lock_wait, "--lock-wait")
 
     def action(h: Host) -> None:
         rotate_step.rotate(
             h,
             paths,
-            lock_wait=parse_seconds(lock_wait, "--lock-wait"),
+            lock_wait=wait,
             before=lambda: app_step.upload(h, paths, files),
         )
 
@@ -112,15 +112,8 @@ def deploy(c, app=None, host=None, compose=None, nginx=None, lock_wait=None, ver
 def rotate(c, app=None, host=None, lock_wait=None, verbose=False):
     """Zero-downtime deploy of what is on the host (the first deploy included)."""
     app, hosts = resolve(c, app, host)
-    paths = AppPaths(app)
-    each_host(
-        c,
-        hosts,
-        verbose,
-        lambda h: (
-            rotate_step.rotate(h, paths, lock_wait=parse_seconds(lock_wait, "--lock-wait")) and None
-        ),
-    )
+    paths, wait = AppPaths(app), parse_seconds(lock_wait, "--lock-wait")
+    each_host(c, hosts, verbose, lambda h: rotate_step.rotate(h, paths, lock_wait=wait))
 
 
 @leo_task
@@ -254,7 +247,7 @@ def rollback(c, app=None, host=None, to=None, lock_wait=None, verbose=False):
         if not str(to).isdigit():
             raise InvalidInput(f"--to takes a release number, not {to!r}")
         target = int(to)
-    paths = AppPaths(app)
+    paths, wait = AppPaths(app), parse_seconds(lock_wait, "--lock-wait")
 
     def action(h: Host) -> None:
         release = releases_step.rollback_target(releases_step.load(h, paths), target)
@@ -267,7 +260,7 @@ def rollback(c, app=None, host=None, to=None, lock_wait=None, verbose=False):
         rotate_step.rotate(
             h,
             paths,
-            lock_wait=parse_seconds(lock_wait, "--lock-wait"),
+            lock_wait=wait,
             before=install,
             note=f"rollback to release {release.number}",
         )
