@@ -86,3 +86,44 @@ def test_changed_host_key_is_refused(deploy_host, tmp_path):
     assert result.returncode == 3
     assert "HOST KEY CHANGED" in result.stderr
     assert "ssh-keygen -R '[127.0.0.1]:2222'" in result.stderr
+
+
+def test_setup_as_a_sudoer_rather_than_root(leo, deploy_host, leo_home):
+    """Ubuntu-style: log in as an admin user and let leo use `sudo -n` for root's work."""
+    admin = "leo-test-admin"
+    sudoers = Path(f"/etc/sudoers.d/{admin}")
+    sh("useradd", "--create-home", "--shell", "/bin/bash", admin)
+    try:
+        sh("usermod", "--password", "*", admin)  # key login only, account not locked
+        sudoers.write_text(f"{admin} ALL=(ALL) NOPASSWD: ALL\n")
+        sudoers.chmod(0o440)
+        ssh_dir = Path(f"/home/{admin}/.ssh")
+        ssh_dir.mkdir(mode=0o700)
+        (ssh_dir / "authorized_keys").write_text((leo_home / ".ssh/id_ed25519.pub").read_text())
+        sh("chown", "-R", f"{admin}:{admin}", str(ssh_dir))
+        # Take away two root-owned files so that setup has to write them via sudo.
+        for path in ("/usr/local/bin/chown_leo_deploy", "/etc/sudoers.d/leo-deploy"):
+            Path(path).unlink()
+
+        result = leo(
+            "setup",
+            "--host",
+            f"{admin}@testhost",
+            "--pubkey",
+            str(leo_home / ".ssh/id_ed25519.pub"),
+        )
+        assert "helper /usr/local/bin/chown_leo_deploy: changed" in result.stderr
+        assert "sudoers /etc/sudoers.d/leo-deploy: changed" in result.stderr
+        for path, mode in (
+            ("/usr/local/bin/chown_leo_deploy", 0o755),
+            ("/etc/sudoers.d/leo-deploy", 0o440),
+        ):
+            info = os.stat(path)
+            assert (info.st_uid, info.st_gid, info.st_mode & 0o777) == (0, 0, mode), path
+        assert sh("visudo", "-c").returncode == 0
+        assert list(Path(f"/home/{admin}").glob(".leo-upload-*")) == []  # temp uploads gone
+    finally:
+        sudoers.unlink(missing_ok=True)
+        sh("userdel", "--remove", admin, ok=False)
+        # Whatever happened above, later tests need the host set up as usual.
+        leo("setup", "--host", "root@testhost", "--pubkey", str(leo_home / ".ssh/id_ed25519.pub"))
