@@ -6,6 +6,8 @@ serialised by the app's `env` lock on the host: neither is lost.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from ..envfile import EnvFile, encode_value
 from ..errors import InvalidInput, StepFailed
 from ..layout import AppPaths
@@ -37,18 +39,18 @@ def set_value(host: Host, paths: AppPaths, name: str, value: str) -> bool:
         value.encode("utf-8")
     except UnicodeEncodeError:
         raise InvalidInput(f"the value of {name} is not valid UTF-8 text") from None
-    with lock.held(host, paths, "env", purpose=f"env.set {name}", wait=30):
-        env = load(host, paths)
-        if not env.set(name, value):
-            return False
-        host.remote.put(env.render().encode(), paths.env_file, mode=0o600)
-        return True
+    return _edit(host, paths, f"env.set {name}", lambda env: env.set(name, value))
 
 
 def delete(host: Host, paths: AppPaths, name: str) -> bool:
-    with lock.held(host, paths, "env", purpose=f"env.del {name}", wait=30):
+    return _edit(host, paths, f"env.del {name}", lambda env: env.delete(name))
+
+
+def _edit(host: Host, paths: AppPaths, purpose: str, change: Callable[[EnvFile], bool]) -> bool:
+    """Read, change and write the env file under the app's env lock; returns changed."""
+    with lock.held(host, paths, "env", purpose=purpose, wait=30):
         env = load(host, paths)
-        if not env.delete(name):
+        if not change(env):
             return False
         host.remote.put(env.render().encode(), paths.env_file, mode=0o600)
         return True

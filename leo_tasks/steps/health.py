@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
+from ..appsettings import AppSettings
 from ..errors import LeoError
 from ..facts import Container
 from ..layout import WEB_PORT
@@ -23,6 +24,11 @@ class HealthPolicy:
     timeout: float = 60.0
     interval: float = 0.5
     http: bool = True  # probe over HTTP when there is no HEALTHCHECK (web only)
+
+
+def web_policy(settings: AppSettings) -> HealthPolicy:
+    """The readiness check for an app's web containers, from its LEO_HEALTH_* settings."""
+    return HealthPolicy(path=settings.health_path, timeout=settings.health_timeout)
 
 
 class Unhealthy(LeoError):

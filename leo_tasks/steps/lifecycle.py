@@ -8,7 +8,7 @@ from . import lock
 from . import rotate as rotate_step
 from .base import Host
 from .containers import containers
-from .health import HealthPolicy, wait_ready
+from .health import web_policy
 
 
 def start(host: Host, paths: AppPaths) -> None:
@@ -21,10 +21,10 @@ def start(host: Host, paths: AppPaths) -> None:
     with lock.held(host, paths, "deploy", purpose="start"):
         with host.step("start containers"):
             host.remote.run(compose.start(paths))
-        web = [c for c in containers(host, paths.app, WEB_SERVICE) if c.running]
-        with host.step("wait until ready"):
-            policy = HealthPolicy(path=settings.health_path, timeout=settings.health_timeout)
-            ready = wait_ready(host, paths.app, [c.id for c in web], policy)
+        web = [c.id for c in containers(host, paths.app, WEB_SERVICE) if c.running]
+        ready = rotate_step.await_ready(
+            host, paths, web, web_policy(settings), remove_on_failure=False
+        )
         rotate_step.switch_upstream(host, paths, ready)
 
 

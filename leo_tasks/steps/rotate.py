@@ -25,7 +25,7 @@ from ..layout import WEB_SERVICE, AppPaths
 from . import images, lock, nginx, releases
 from .base import Host, read_file
 from .containers import compose_model, containers, describe, network_for
-from .health import HealthPolicy, wait_ready
+from .health import HealthPolicy, wait_ready, web_policy
 
 
 @dataclass
@@ -83,7 +83,7 @@ def _rotate_locked(
     current = containers(host, paths.app)
     _remove_leftovers(host, [c for c in current if not c.running])
     running_web = [c for c in current if c.running and c.service == WEB_SERVICE]
-    policy = HealthPolicy(path=settings.health_path, timeout=settings.health_timeout)
+    policy = web_policy(settings)
 
     if not running_web:
         result.first_deploy = True
@@ -95,7 +95,7 @@ def _rotate_locked(
             )
             web = [c for c in containers(host, paths.app, WEB_SERVICE) if c.running]
             line.outcome = ", ".join(c.name for c in web) or "no web container running"
-        new = _await_ready(host, paths, [c.id for c in web], policy, remove_on_failure=False)
+        new = await_ready(host, paths, [c.id for c in web], policy, remove_on_failure=False)
         switch_upstream(host, paths, new)
         result.started = [c.name for c in new]
         return result
@@ -108,7 +108,7 @@ def _rotate_locked(
             host.remote.run(compose.up(paths, missing, no_deps=True))
 
     new = _start_beside(host, paths, WEB_SERVICE, running_web, model.replicas(WEB_SERVICE))
-    ready = _await_ready(host, paths, [c.id for c in new], policy, remove_on_failure=True)
+    ready = await_ready(host, paths, [c.id for c in new], policy, remove_on_failure=True)
     old_workers = nginx.workers(host)
     try:
         switched = switch_upstream(host, paths, ready)
@@ -127,7 +127,7 @@ def _rotate_locked(
             continue
         old = [c for c in current if c.running and c.service == service]
         fresh = _start_beside(host, paths, service, old, model.replicas(service))
-        _await_ready(
+        await_ready(
             host,
             paths,
             [c.id for c in fresh],
@@ -161,7 +161,7 @@ def _start_beside(
     return new
 
 
-def _await_ready(
+def await_ready(
     host: Host, paths: AppPaths, ids: list[str], policy: HealthPolicy, *, remove_on_failure: bool
 ) -> list[Container]:
     with host.step("wait until ready") as line:
