@@ -56,6 +56,12 @@ class AcceptNew(paramiko.MissingHostKeyPolicy):
         self.reporter.note(hostname, f"trusted new host key {fingerprint(key)} ({path})")
 
 
+def _check_host_keys(conn: fabric.Connection, reporter: Reporter, accept_new: bool) -> None:
+    """Replace Fabric's AutoAddPolicy: known_hosts is loaded, unknown keys refused."""
+    conn.client.load_system_host_keys()  # reads ~/.ssh/known_hosts
+    conn.client.set_missing_host_key_policy(AcceptNew(reporter) if accept_new else RejectUnknown())
+
+
 def ssh_config_for(base: invoke.Config | None) -> fabric.Config:
     """A fresh fabric.Config per connection, with ~/.ssh/config loaded.
 
@@ -87,8 +93,7 @@ def open_connection(
         gateway=gateway,
         connect_timeout=cfg.timeouts.connect or 15,
     )
-    conn.client.load_system_host_keys()  # reads ~/.ssh/known_hosts
-    conn.client.set_missing_host_key_policy(AcceptNew(reporter) if accept_new else RejectUnknown())
+    _check_host_keys(conn, reporter, accept_new)
     label = f"{conn.user}@{conn.host}:{conn.port}"
     try:
         conn.open()
@@ -145,6 +150,5 @@ def _secure_gateway(spec, cfg, reporter, base_config, accept_new, hops):
 def _through(spec, gateway, reporter, base_config, accept_new):
     cfg = ssh_config_for(base_config)
     conn = fabric.Connection(spec.host, user=spec.user, port=spec.port, config=cfg, gateway=gateway)
-    conn.client.load_system_host_keys()
-    conn.client.set_missing_host_key_policy(AcceptNew(reporter) if accept_new else RejectUnknown())
+    _check_host_keys(conn, reporter, accept_new)
     return conn
