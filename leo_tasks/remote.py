@@ -4,27 +4,43 @@ Everything leo does on a server goes through `Remote.run(argv)` and
 `Remote.put(data, path, mode)`. This is the only module that turns an argv
 into a shell string (`shlex.join`) and the only one that talks SSH, so
 quoting is done in exactly one place and steps can run locally or remotely.
+
+Nothing here may wait forever: every command runs under coreutils `timeout`
+on the host (a client-side timeout alone leaves the remote process running),
+SSH connections send keepalives and are closed when the server stops
+answering them, and lock holders expect a heartbeat (see `Holder`).
 """
 
 from __future__ import annotations
 
 import contextlib
 import io
+import math
 import os
 import pwd
 import secrets
 import shlex
 import subprocess
 import sys
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import IO, Protocol
 
 import paramiko
 from invoke.exceptions import CommandTimedOut
 
-from .errors import CommandFailed, ConnectionProblem, LeoError
+from .errors import CommandFailed, ConnectionProblem, LeoError, StepFailed
 from .report import Reporter
+
+# Seconds one remote command may take unless its caller says otherwise. Slow
+# commands (pulls, `compose up`, `docker stop`) pass their own limit.
+DEFAULT_TIMEOUT = 120.0
+# Exit status of coreutils `timeout` when it had to stop the command.
+TIMED_OUT = 124
+# OpenSSH's defaults would be 0 (off) and 3; a deploy tool wants dead links found.
+KEEPALIVE_INTERVAL = 15.0
+KEEPALIVE_COUNT_MAX = 3
 
 
 @dataclass(frozen=True)
@@ -39,11 +55,29 @@ class Result:
         return self.exited == 0
 
 
+@dataclass(frozen=True)
+class Liveness:
+    """How often the far side must show it is alive, and how many misses end the link.
+
+    From ~/.ssh/config's ServerAliveInterval / ServerAliveCountMax. Lock
+    holders on the host use the same figures: they give up the lock when the
+    run's heartbeat has been silent for `silence` seconds.
+    """
+
+    interval: float = KEEPALIVE_INTERVAL
+    count_max: int = KEEPALIVE_COUNT_MAX
+
+    @property
+    def silence(self) -> float:
+        return self.interval * (self.count_max + 1)
+
+
 class Remote(Protocol):
     """What steps need from a host. Implemented over SSH and for `--host local`."""
 
     name: str
     commands_run: int
+    liveness: Liveness
 
     def run(
         self,
@@ -51,7 +85,7 @@ class Remote(Protocol):
         *,
         sudo: bool = False,
         check: bool = True,
-        timeout: float | None = None,
+        timeout: float | None = DEFAULT_TIMEOUT,
         stdin: str | None = None,
     ) -> Result: ...
 
@@ -61,7 +95,7 @@ class Remote(Protocol):
 
     def interactive(self, argv: Sequence[str], *, pty: bool) -> int: ...
 
-    def hold(self, argv: Sequence[str]) -> Holder:
+    def hold(self, argv: Sequence[str], *, sudo: bool = False) -> Holder:
         """Start `argv` and keep it running until released or until leo dies.
 
         Used for locks: a process on the host that holds `flock` for exactly as
@@ -70,18 +104,6 @@ class Remote(Protocol):
         ...
 
     def close(self) -> None: ...
-
-
-class Holder(Protocol):
-    def first_line(self) -> str:
-        """Block until the process prints a line (returned) or exits ("")."""
-        ...
-
-    def failure(self) -> tuple[int, str]:
-        """Exit status and stderr, once it has exited."""
-        ...
-
-    def release(self) -> None: ...
 
 
 SUDO = ("sudo", "-n", "--")
@@ -97,7 +119,19 @@ _INSTALL_SCRIPT = (
 )
 
 
-def _checked(host: str, result: Result, check: bool) -> Result:
+def bounded(argv: Sequence[str], timeout: float | None) -> list[str]:
+    """`argv` under coreutils `timeout`: SIGTERM at `timeout` seconds, SIGKILL 10 s later."""
+    if timeout is None:
+        return list(argv)
+    return ["timeout", "--kill-after=10", str(max(1, math.ceil(timeout))), *argv]
+
+
+def _checked(host: str, result: Result, check: bool, timeout: float | None) -> Result:
+    if timeout is not None and result.exited == TIMED_OUT:
+        raise LeoError(
+            f"command timed out after {timeout:g}s on {host}: {shlex.join(result.argv)}"
+            + (f"\n  {result.stderr.strip()[-500:]}" if result.stderr.strip() else "")
+        )
     if check and not result.ok:
         raise CommandFailed(host, result.argv, result.exited, result.stdout, result.stderr)
     return result
@@ -107,21 +141,72 @@ def _temp_name(path: str) -> str:
     return f"{path}.leo-tmp-{secrets.token_hex(4)}"
 
 
+def _lost(name: str, exc: BaseException, liveness: _KeepAlive | None = None) -> ConnectionProblem:
+    why = liveness.why if liveness is not None and liveness.why else str(exc) or type(exc).__name__
+    return ConnectionProblem(f"lost the SSH connection to {name}: {why}")
+
+
+class _KeepAlive:
+    """OpenSSH's ServerAlive for a paramiko transport.
+
+    Paramiko's own keepalive never waits for an answer, so a link that went
+    silent (a dropped VPN, a suspended NAT entry) would leave leo blocked on a
+    read for hours while it holds the app's lock. Here a keepalive that wants a
+    reply is sent every `interval` seconds; when no reply comes within
+    `interval * count_max`, the transport is closed and whatever leo was
+    waiting for fails with "lost the SSH connection".
+    """
+
+    def __init__(self, transport: paramiko.Transport, liveness: Liveness) -> None:
+        self.transport = transport
+        self.liveness = liveness
+        self.why = ""
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True, name="leo-keepalive")
+        self._thread.start()
+
+    def _watch(self) -> None:
+        patience = self.liveness.interval * self.liveness.count_max
+        while not self._stop.wait(self.liveness.interval):
+            if not self.transport.is_active():
+                return
+            ping = threading.Thread(target=self._ping, daemon=True)
+            ping.start()
+            ping.join(patience)
+            if ping.is_alive() and not self._stop.is_set():
+                self.why = f"no answer to SSH keepalives for {patience:g}s"
+                self.transport.close()
+                return
+
+    def _ping(self) -> None:
+        # Any reply (OpenSSH answers "request failed") proves the server is there.
+        with contextlib.suppress(Exception):
+            self.transport.global_request("keepalive@openssh.com", wait=True)
+
+    def stop(self) -> None:
+        self._stop.set()
+
+
 class SSHRemote:
     """A host reached through a Fabric Connection (host keys already enforced)."""
 
-    def __init__(self, connection, reporter: Reporter, name: str) -> None:
+    def __init__(
+        self, connection, reporter: Reporter, name: str, liveness: Liveness | None = None
+    ) -> None:
         self.connection = connection
         self.reporter = reporter
         self.name = name
         self.commands_run = 0
         self.is_root = connection.user == "root"
+        self.liveness = liveness or Liveness()
+        transport = connection.client.get_transport()
+        self._keepalive = _KeepAlive(transport, self.liveness) if transport else None
 
-    def _command(self, argv: Sequence[str], sudo: bool) -> list[str]:
-        return [*SUDO, *argv] if sudo and not self.is_root else list(argv)
+    def _command(self, argv: Sequence[str], sudo: bool, timeout: float | None) -> list[str]:
+        return bounded([*SUDO, *argv] if sudo and not self.is_root else list(argv), timeout)
 
-    def run(self, argv, *, sudo=False, check=True, timeout=None, stdin=None) -> Result:
-        full = self._command(argv, sudo)
+    def run(self, argv, *, sudo=False, check=True, timeout=DEFAULT_TIMEOUT, stdin=None) -> Result:
+        full = self._command(argv, sudo, timeout)
         self.reporter.command(self.name, full)
         self.commands_run += 1
         try:
@@ -132,86 +217,206 @@ class SSHRemote:
                 # Secrets go through stdin, never argv; otherwise never wait for
                 # (or forward) local stdin, which is at EOF or absent in CI.
                 in_stream=io.StringIO(stdin) if stdin is not None else False,
-                timeout=timeout,
+                # The host's `timeout` acts first; this only catches a host
+                # that stopped answering altogether.
+                timeout=None if timeout is None else timeout + 30,
                 encoding="utf-8",
             )
         except CommandTimedOut as exc:
             raise LeoError(
-                f"command timed out after {timeout}s on {self.name}: {shlex.join(full)}"
+                f"{self.name} did not answer within {timeout:g}s: {shlex.join(full)}"
             ) from exc
-        except (paramiko.SSHException, OSError) as exc:
-            raise ConnectionProblem(f"lost the SSH connection to {self.name}: {exc}") from exc
-        return _checked(self.name, Result(full, res.exited, res.stdout, res.stderr), check)
+        except (paramiko.SSHException, OSError, EOFError) as exc:
+            raise _lost(self.name, exc, self._keepalive) from exc
+        if self._keepalive is not None and self._keepalive.why:
+            raise _lost(self.name, EOFError(), self._keepalive)
+        return _checked(self.name, Result(full, res.exited, res.stdout, res.stderr), check, timeout)
 
     def put(
         self, data: bytes, path: str, *, mode: int, sudo: bool = False, owner: str | None = None
     ) -> None:
         """Write `data` to `path` atomically: upload beside it (or privately), then rename."""
         self.reporter.command(self.name, ["put", f"{len(data)} bytes", oct(mode), path])
-        sftp = self.connection.sftp()
         self.commands_run += 1
-        if sudo or owner:
-            # SFTP cannot sudo or chown: upload privately, install with the right owner.
-            if self.is_root:
-                tmp = _temp_name(path)
-            else:
-                tmp = f"{sftp.normalize('.')}/.leo-upload-{secrets.token_hex(4)}"
-            with sftp.open(tmp, "wx") as fh:
-                fh.chmod(0o600)
-                fh.write(data)
-            self.run(
-                ["sh", "-c", _INSTALL_SCRIPT, "sh", tmp, format(mode, "o"), path, owner or ""],
-                sudo=sudo,
-            )
-            return
-        tmp = _temp_name(path)
         try:
-            # Set the mode before any byte is written: an env file is never
-            # readable by others, not even for an instant.
-            with sftp.open(tmp, "wx") as fh:
-                fh.chmod(mode)
-                fh.write(data)
-            sftp.posix_rename(tmp, path)
-        except OSError as exc:
-            with contextlib.suppress(OSError):
-                sftp.remove(tmp)
-            raise LeoError(f"could not write {path} on {self.name}: {exc}") from exc
+            sftp = self.connection.sftp()
+            if sudo or owner:
+                # SFTP cannot sudo or chown: upload privately, install with the right owner.
+                if self.is_root:
+                    tmp = _temp_name(path)
+                else:
+                    tmp = f"{sftp.normalize('.')}/.leo-upload-{secrets.token_hex(4)}"
+                with sftp.open(tmp, "wx") as fh:
+                    fh.chmod(0o600)
+                    fh.write(data)
+            else:
+                tmp = _temp_name(path)
+                try:
+                    # Set the mode before any byte is written: an env file is never
+                    # readable by others, not even for an instant.
+                    with sftp.open(tmp, "wx") as fh:
+                        fh.chmod(mode)
+                        fh.write(data)
+                    sftp.posix_rename(tmp, path)
+                except OSError as exc:
+                    with contextlib.suppress(OSError):
+                        sftp.remove(tmp)
+                    raise LeoError(f"could not write {path} on {self.name}: {exc}") from exc
+                return
+        except (paramiko.SSHException, EOFError, ConnectionError) as exc:
+            raise _lost(self.name, exc, self._keepalive) from exc
+        self.run(
+            ["sh", "-c", _INSTALL_SCRIPT, "sh", tmp, format(mode, "o"), path, owner or ""],
+            sudo=sudo,
+        )
 
     def interactive(self, argv: Sequence[str], *, pty: bool) -> int:
         self.reporter.command(self.name, argv)
         self.commands_run += 1
-        res = self.connection.run(shlex.join(argv), pty=pty, warn=True, encoding="utf-8")
+        try:
+            res = self.connection.run(shlex.join(argv), pty=pty, warn=True, encoding="utf-8")
+        except (paramiko.SSHException, OSError, EOFError) as exc:
+            raise _lost(self.name, exc, self._keepalive) from exc
         return res.exited
 
-    def hold(self, argv: Sequence[str]) -> Holder:
-        self.reporter.command(self.name, argv)
+    def hold(self, argv: Sequence[str], *, sudo: bool = False) -> Holder:
+        full = [*SUDO, *argv] if sudo and not self.is_root else list(argv)
+        self.reporter.command(self.name, full)
         self.commands_run += 1
-        channel = self.connection.client.get_transport().open_session()
-        channel.exec_command(shlex.join(argv))
-        return _ChannelHolder(channel)
+        try:
+            channel = self.connection.client.get_transport().open_session()
+            channel.exec_command(shlex.join(full))
+        except (paramiko.SSHException, OSError, EOFError, AttributeError) as exc:
+            raise _lost(self.name, exc, self._keepalive) from exc
+        return Holder(_ChannelProcess(channel), self.liveness)
 
     def close(self) -> None:
+        if self._keepalive is not None:
+            self._keepalive.stop()
         self.connection.close()
 
 
-class _ChannelHolder:
-    def __init__(self, channel) -> None:
+class _Process(Protocol):
+    """The few things a Holder needs from a process, local or remote."""
+
+    stdout: IO
+
+    def write(self, data: bytes) -> None: ...
+    def exited(self) -> bool: ...
+    def wait(self) -> tuple[int, str]: ...
+    def close_input(self) -> None: ...
+    def kill(self) -> None: ...
+
+
+class Holder:
+    """A process on the host that holds a lock for as long as this run lives.
+
+    It reads heartbeats (a newline every `liveness.interval` seconds) on its
+    stdin and exits, freeing the lock, on EOF or after `liveness.silence`
+    seconds without one: a killed leo closes the channel at once, a silently
+    dropped link stops the heartbeats. `alive()` tells the run whether it
+    still holds what it took (it would not after a long suspend).
+    """
+
+    def __init__(self, process: _Process, liveness: Liveness) -> None:
+        self.process = process
+        self.liveness = liveness
+        self._stop = threading.Event()
+        self._beat = threading.Thread(target=self._heartbeat, daemon=True, name="leo-heartbeat")
+        self._beat.start()
+
+    def _heartbeat(self) -> None:
+        while not self._stop.wait(self.liveness.interval):
+            try:
+                self.process.write(b"\n")
+            except (OSError, paramiko.SSHException, EOFError, ValueError):
+                return
+
+    def first_line(self) -> str:
+        """Block until the process prints a line (returned) or exits ("")."""
+        try:
+            return self.process.stdout.readline()
+        except (OSError, paramiko.SSHException, EOFError):
+            return ""
+
+    def failure(self) -> tuple[int, str]:
+        """Exit status and stderr, once it has exited."""
+        return self.process.wait()
+
+    def alive(self) -> bool:
+        return not self.process.exited()
+
+    def release(self) -> None:
+        self._stop.set()
+        self.process.close_input()  # EOF: the holder exits, the lock is free
+
+
+class _ChannelProcess:
+    def __init__(self, channel: paramiko.Channel) -> None:
         self.channel = channel
         self.stdout = channel.makefile("r")
 
-    def first_line(self) -> str:
-        return self.stdout.readline()
+    def write(self, data: bytes) -> None:
+        self.channel.sendall(data)
 
-    def failure(self) -> tuple[int, str]:
+    def exited(self) -> bool:
+        return self.channel.exit_status_ready() or self.channel.closed
+
+    def wait(self) -> tuple[int, str]:
         status = self.channel.recv_exit_status()
         return status, self.channel.makefile_stderr("r").read().decode("utf-8", "replace")
 
-    def release(self) -> None:
+    def close_input(self) -> None:
         try:
-            self.channel.shutdown_write()  # EOF: the holder exits, the lock is free
+            self.channel.shutdown_write()
             self.channel.status_event.wait(10)
+        except (OSError, paramiko.SSHException, EOFError):
+            pass
         finally:
             self.channel.close()
+
+    def kill(self) -> None:
+        self.channel.close()
+
+
+class _LocalProcess:
+    def __init__(self, proc: subprocess.Popen) -> None:
+        self.proc = proc
+        self.stdout = proc.stdout
+        self._write_lock = threading.Lock()
+
+    def write(self, data: bytes) -> None:
+        with self._write_lock:
+            self.proc.stdin.write(data.decode())
+            self.proc.stdin.flush()
+
+    def exited(self) -> bool:
+        return self.proc.poll() is not None
+
+    def wait(self) -> tuple[int, str]:
+        return self.proc.wait(), self.proc.stderr.read()
+
+    def close_input(self) -> None:
+        with self._write_lock, contextlib.suppress(OSError, ValueError):
+            self.proc.stdin.close()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+    def kill(self) -> None:
+        self.proc.kill()
+
+
+def deploy_user(name: str) -> pwd.struct_passwd:
+    """The local account `--host local` acts as; it exists once `leo setup` ran here."""
+    try:
+        return pwd.getpwnam(name)
+    except KeyError:
+        raise StepFailed(
+            f"user {name} does not exist on this machine: run `leo setup --host local` "
+            "first (as root)"
+        ) from None
 
 
 class LocalRemote:
@@ -225,10 +430,11 @@ class LocalRemote:
         self.reporter = reporter
         self.name = "local"
         self.commands_run = 0
+        self.liveness = Liveness()
         self.is_root = os.geteuid() == 0
         current = pwd.getpwuid(os.geteuid()).pw_name
         self.switch_to = (
-            pwd.getpwnam(as_user) if as_user and self.is_root and as_user != current else None
+            deploy_user(as_user) if as_user and self.is_root and as_user != current else None
         )
 
     def _command(self, argv: Sequence[str], sudo: bool) -> list[str]:
@@ -239,8 +445,8 @@ class LocalRemote:
             return ["runuser", "-u", user.pw_name, "--", "env", f"HOME={user.pw_dir}", *argv]
         return list(argv)
 
-    def run(self, argv, *, sudo=False, check=True, timeout=None, stdin=None) -> Result:
-        full = self._command(argv, sudo)
+    def run(self, argv, *, sudo=False, check=True, timeout=DEFAULT_TIMEOUT, stdin=None) -> Result:
+        full = bounded(self._command(argv, sudo), timeout)
         self.reporter.command(self.name, full)
         self.commands_run += 1
         try:
@@ -248,7 +454,7 @@ class LocalRemote:
                 full,
                 input=stdin,
                 capture_output=True,
-                timeout=timeout,
+                timeout=None if timeout is None else timeout + 30,
                 encoding="utf-8",
                 errors="replace",
                 check=False,
@@ -257,7 +463,8 @@ class LocalRemote:
             raise LeoError(f"command timed out after {timeout}s: {shlex.join(full)}") from exc
         except FileNotFoundError as exc:
             raise CommandFailed(self.name, full, 127, "", str(exc)) from exc
-        return _checked(self.name, Result(full, proc.returncode, proc.stdout, proc.stderr), check)
+        result = Result(full, proc.returncode, proc.stdout, proc.stderr)
+        return _checked(self.name, result, check, timeout)
 
     def put(
         self, data: bytes, path: str, *, mode: int, sudo: bool = False, owner: str | None = None
@@ -287,35 +494,17 @@ class LocalRemote:
         self.commands_run += 1
         return subprocess.run(full, check=False).returncode
 
-    def hold(self, argv: Sequence[str]) -> Holder:
-        full = self._command(argv, False)
+    def hold(self, argv: Sequence[str], *, sudo: bool = False) -> Holder:
+        full = self._command(argv, sudo)
         self.reporter.command(self.name, full)
         self.commands_run += 1
         proc = subprocess.Popen(
             full, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
         )
-        return _ProcessHolder(proc)
+        return Holder(_LocalProcess(proc), self.liveness)
 
     def close(self) -> None:
         pass
-
-
-class _ProcessHolder:
-    def __init__(self, proc: subprocess.Popen) -> None:
-        self.proc = proc
-
-    def first_line(self) -> str:
-        return self.proc.stdout.readline()
-
-    def failure(self) -> tuple[int, str]:
-        return self.proc.wait(), self.proc.stderr.read()
-
-    def release(self) -> None:
-        self.proc.stdin.close()  # EOF: the holder exits, the lock is free
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
 
 
 def stdin_is_tty() -> bool:

@@ -1,34 +1,52 @@
 """Per-app locks on the host that cannot go stale: `flock`, held by a process
 that lives exactly as long as the leo run holding it.
 
-The holder is `flock <lock> sh -c '...; exec cat'` started over the run's SSH
+The holder is `flock <lock> bash -c '...'` started over the run's SSH
 connection (or as a local child). It exits when leo closes its stdin, and
-also when leo dies: kill -9, a dropped connection or a crashed laptop all
-close the channel, `cat` sees EOF, and the kernel frees the lock. Beside
-the lock, `<lock>.owner` says who holds it and `<lock>.pid` which process.
+also when leo dies: kill -9 or a crashed laptop close the channel and the
+holder sees EOF; a link that went silent stops leo's heartbeats and the
+holder gives up after `Liveness.silence` seconds. Then the kernel frees the
+lock. Beside the lock, `<lock>.owner` says who holds it and `<lock>.pid`
+which process.
 """
 
 from __future__ import annotations
 
 import getpass
+import math
 import os
 import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from ..errors import LockHeld, StepFailed
+from ..errors import LeoError, LockHeld, StepFailed
 from ..layout import AppPaths
+from ..remote import Holder
 from .base import Host, read_file
 
 LOCKS = ("deploy", "env")
 
-# Runs under flock: record the holder, say so, then wait for EOF on stdin.
-# `exec cat` keeps the PID written to $1.pid, so `leo lock --release` can end it.
-_HOLD = 'echo $$ > "$1.pid"; printf "%s\\n" "$2" > "$1.owner"; echo locked; exec cat >/dev/null'
+# Runs under flock: record the holder, say so, then read heartbeats until EOF
+# (leo released the lock or died) or until none came for $3 seconds (the link
+# went silent). $$ is written to $1.pid so `leo lock --release` can end it.
+# bash for `read -t`; every Debian host has it.
+_HOLD = (
+    'echo $$ > "$1.pid"; printf "%s\\n" "$2" > "$1.owner"; echo locked; '
+    'while read -r -t "$3" _; do :; done'
+)
 
-# Prints "free" or "held" for lock file $1 without waiting.
-_PROBE = 'if flock --nonblock "$1" true; then echo free; else echo held; fi'
+# Prints "held" when some process holds a flock on file $1, else "free",
+# without taking the lock: a probe that took it, even for an instant, would
+# make a deploy starting at that instant fail as "locked". /proc/locks names
+# each lock's file as MAJOR:MINOR:INODE (hex major and minor).
+_PROBE = r"""
+set -- $(stat -c '%d %i' -- "$1" 2>/dev/null)
+[ -n "$2" ] || { echo free; exit 0; }
+dev=$(printf '%02x:%02x' $(( ($1 >> 8) & 0xfff )) $(( ($1 & 0xff) | (($1 >> 12) & 0xfff00) )))
+if grep -q " FLOCK .* $dev:$2 " /proc/locks; then echo held; else echo free; fi
+"""
 
 
 def lock_path(paths: AppPaths, name: str) -> str:
@@ -45,7 +63,7 @@ def owner_line(purpose: str) -> str:
     return f"{purpose} by {who()} pid {os.getpid()} since {when}"
 
 
-def flock_argv(path: str, purpose: str, wait: float) -> list[str]:
+def flock_argv(path: str, purpose: str, wait: float, silence: float) -> list[str]:
     timing = ["--wait", f"{wait:g}"] if wait > 0 else ["--nonblock"]
     return [
         "flock",
@@ -53,39 +71,86 @@ def flock_argv(path: str, purpose: str, wait: float) -> list[str]:
         "--conflict-exit-code",
         "75",
         path,
-        "sh",
+        "bash",
         "-c",
         _HOLD,
-        "sh",
+        "bash",
         path,
         owner_line(purpose),
+        str(max(1, math.ceil(silence))),
     ]
+
+
+def probe_argv(path: str) -> list[str]:
+    return ["sh", "-c", _PROBE, "sh", path]
+
+
+@dataclass
+class Lease:
+    """A lock this run holds; `check()` before a step that must not run without it."""
+
+    holder: Holder
+    what: str
+    host: str
+
+    def check(self) -> None:
+        if not self.holder.alive():
+            raise LockLost(
+                f"{self.what} on {self.host} was released under this run (no heartbeat "
+                "reached the host for too long: was leo suspended or the link down?); stopping"
+            )
+
+
+@contextmanager
+def hold_path(
+    host: Host, path: str, *, what: str, purpose: str, wait: float = 0.0, sudo: bool = False
+) -> Iterator[Lease]:
+    """Hold the flock on `path` for the block; wait up to `wait` seconds for it."""
+    silence = host.remote.liveness.silence
+    holder = host.remote.hold(flock_argv(path, purpose, wait, silence), sudo=sudo)
+    if holder.first_line().strip() != "locked":
+        status, stderr = holder.failure()
+        holder.release()
+        if status == 75:
+            owner = (read_file(host, f"{path}.owner", sudo=sudo) or "").strip() or "an unknown run"
+            waited = f" (waited {wait:g}s)" if wait else ""
+            raise LockHeld(f"{what} held by {owner}{waited}")
+        raise NoLock(stderr)
+    try:
+        yield Lease(holder, what, host.name)
+    finally:
+        holder.release()
 
 
 @contextmanager
 def held(
     host: Host, paths: AppPaths, name: str, *, purpose: str, wait: float = 0.0
-) -> Iterator[None]:
+) -> Iterator[Lease]:
     """Hold the app's `name` lock for the block; wait up to `wait` seconds for it."""
-    path = lock_path(paths, name)
-    holder = host.remote.hold(flock_argv(path, purpose, wait))
-    if holder.first_line().strip() != "locked":
-        status, stderr = holder.failure()
-        holder.release()
-        if status == 75:
-            owner = (read_file(host, f"{path}.owner") or "").strip() or "an unknown run"
-            waited = f" (waited {wait:g}s)" if wait else ""
-            raise LockHeld(
-                f"{paths.app} is locked on {host.name}{waited}: {name} lock held by {owner}. "
-                "Wait with --lock-wait SECONDS, or see `leo lock`"
-            )
-        if "No such file" in stderr:
-            raise StepFailed(f"app {paths.app!r} does not exist on {host.name} (leo create?)")
-        raise StepFailed(f"could not take the {name} lock on {host.name}: {stderr.strip()}")
     try:
-        yield
-    finally:
-        holder.release()
+        with hold_path(
+            host,
+            lock_path(paths, name),
+            what=f"{name} lock",
+            purpose=purpose,
+            wait=wait,
+        ) as lease:
+            yield lease
+    except LockHeld as exc:
+        raise LockHeld(
+            f"{paths.app} is locked on {host.name}: {exc}. "
+            "Wait with --lock-wait SECONDS, or see `leo lock`"
+        ) from None
+    except NoLock as exc:
+        if "No such file" in str(exc):
+            raise StepFailed(
+                f"app {paths.app!r} does not exist on {host.name} (leo create?)"
+            ) from None
+        raise StepFailed(f"could not take the {name} lock on {host.name}: {exc}") from None
+
+
+def is_held(host: Host, path: str) -> bool:
+    return host.remote.run(probe_argv(path), check=False).stdout.strip() == "held"
 
 
 def inspect(host: Host, paths: AppPaths, *, release: bool = False) -> list[str]:
@@ -95,8 +160,7 @@ def inspect(host: Host, paths: AppPaths, *, release: bool = False) -> list[str]:
     lines = []
     for name in LOCKS:
         path = lock_path(paths, name)
-        state = host.remote.run(["sh", "-c", _PROBE, "sh", path], check=False).stdout.strip()
-        if state != "held":
+        if not is_held(host, path):
             lines.append(f"{name} lock free")
             continue
         owner = (read_file(host, f"{path}.owner") or "").strip() or "unknown owner"
@@ -108,3 +172,11 @@ def inspect(host: Host, paths: AppPaths, *, release: bool = False) -> list[str]:
             host.remote.run(["kill", "--", pid], check=False)
         lines.append(f"released {name} lock ({owner})")
     return lines
+
+
+class LockLost(LeoError):
+    """The host gave up a lock this run held (its heartbeat stopped reaching the host)."""
+
+
+class NoLock(Exception):
+    """flock could not even start (e.g. the lock's directory is missing)."""
