@@ -8,6 +8,7 @@ from importlib.resources import files
 
 import jinja2
 
+from .facts import host_port
 from .layout import APPS_DIR, NGINX_INCLUDE, WEB_PORT, AppPaths
 
 _env = jinja2.Environment(
@@ -24,8 +25,16 @@ def _render(name: str, **values: object) -> str:
     return _env.get_template(name).render(**values)
 
 
-def leo_conf() -> str:
-    return _render("leo.conf.j2", include_path=NGINX_INCLUDE, apps_dir=APPS_DIR)
+def leo_conf(*, http_catch_all: bool = True, https_catch_all: bool = True) -> str:
+    """The include of every app's site, with catch-all default servers for host names
+    no site serves (left out where the host's nginx has a default server of its own)."""
+    return _render(
+        "leo.conf.j2",
+        include_path=NGINX_INCLUDE,
+        apps_dir=APPS_DIR,
+        http_catch_all=http_catch_all,
+        https_catch_all=https_catch_all,
+    )
 
 
 def app_site(paths: AppPaths, domains: Sequence[str]) -> str:
@@ -40,14 +49,19 @@ def app_site(paths: AppPaths, domains: Sequence[str]) -> str:
     )
 
 
-def upstream(paths: AppPaths, addresses: Sequence[str], containers: Sequence[str] = ()) -> str:
+def upstream(
+    paths: AppPaths,
+    addresses: Sequence[str],
+    containers: Sequence[str] = (),
+    *,
+    port: int = WEB_PORT,
+) -> str:
     return _render(
         "upstream.conf.j2",
         app=paths.app,
         upstream_name=paths.upstream_name,
-        addresses=list(addresses),
+        servers=[host_port(address, port) for address in addresses],
         containers=list(containers),
-        port=WEB_PORT,
     )
 
 

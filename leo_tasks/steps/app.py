@@ -1,4 +1,4 @@
-"""`leo create` and the upload half of `leo deploy`: the app's files on the host.
+"""`leo create` and the staging half of `leo deploy`: the app's files on the host.
 
 Files are validated on the client first; nothing reaches the host unless all
 of them are acceptable, and a new app appears in one rename.
@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 from .. import templates
 from ..commands import fs
+from ..commands.compose import Project
 from ..errors import StepFailed
 from ..layout import APPS_DIR, AppPaths
 from . import nginx
@@ -56,43 +57,49 @@ def create(host: Host, paths: AppPaths, files: AppFiles, domains: list[str]) -> 
             put(templates.upstream(paths, []).encode(), staging.upstream_conf, mode=0o644)
             put(templates.tls(paths).encode(), staging.tls_conf, mode=0o644)
             put(site.encode(), staging.nginx_conf, mode=0o644)
-            run(["mv", "-T", "--", staging.dir, paths.dir])
-        except BaseException:
-            run(fs.remove_tree(staging.dir), check=False)
-            raise
-        try:
-            nginx.test(
+            # The rename is an nginx change (the include glob now matches the
+            # site): under the host's nginx lock, tested, reloaded and confirmed,
+            # or undone.
+            with nginx.transaction(
                 host,
                 failing=f"nginx -t rejected the new app's site on {host.name}; "
                 "the app was not created",
-            )
-        except nginx.NginxRejected:
-            run(fs.remove_tree(paths.dir), check=False)
+            ) as txn:
+                run(["mv", "-T", "--", staging.dir, paths.dir])
+                txn.do_undo(f"remove {paths.dir}", lambda: run(fs.remove_tree(paths.dir)))
+        except BaseException:
+            run(fs.remove_tree(staging.dir), check=False)
             raise
-        nginx.reload(host)
         line.outcome = f"created {paths.dir}, serving {' '.join(domains)}"
         line.details = files.warnings
 
 
-def upload(host: Host, paths: AppPaths, files: AppFiles) -> None:
-    """Replace the app's compose file and/or nginx site; keep the previous compose file.
+def stage(host: Host, paths: AppPaths, files: AppFiles) -> Project:
+    """The compose project a deploy runs with: the live file, or the new one uploaded as
+    a candidate that replaces it only when the deploy succeeds. A new nginx site is
+    tried (`nginx -t`) and put back at once; the switch installs it with the upstream.
 
-    Called under the app's deploy lock (see rotate.rotate's `before`).
+    Called under the app's deploy lock (see rotate.rotate).
     """
+    project = Project.live(paths)
     if files.compose is not None:
         with host.step("upload docker-compose.yml") as line:
-            previous = read_file(host, paths.compose_file)
-            line.outcome = "unchanged"
-            if previous != files.compose:
-                if previous is not None:
-                    host.remote.put(previous.encode(), paths.previous_compose_file, mode=0o640)
-                host.remote.put(files.compose.encode(), paths.compose_file, mode=0o640)
-                line.outcome = "changed"
+            if read_file(host, paths.compose_file) == files.compose:
+                line.outcome = "unchanged"
+            else:
+                host.remote.put(files.compose.encode(), paths.candidate_compose_file, mode=0o640)
+                project = Project(paths, paths.candidate_compose_file)
+                line.outcome = "changed (it replaces the current one once the deploy works)"
             line.details = files.warnings
     if files.nginx_site is not None:
-        with host.step("upload nginx.conf") as line:
-            done = nginx.apply(host, [nginx.FileChange(paths.nginx_conf, files.nginx_site)])
-            line.outcome = "changed" if done else "unchanged"
+        with host.step("check nginx.conf") as line:
+            tried = nginx.try_out(
+                host,
+                [nginx.FileChange(paths.nginx_conf, files.nginx_site)],
+                failing=f"nginx -t rejects the new nginx.conf of {paths.app} on {host.name}",
+            )
+            line.outcome = "accepted by nginx -t" if tried else "unchanged"
+    return project
 
 
 def list_apps(host: Host, *, sudo: bool = False) -> list[str]:

@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import secrets
+
 from ..commands import docker, fs
+from ..errors import CommandFailed
 from ..facts import parse_ids
-from ..layout import AppPaths
-from . import lock, nginx, tls
+from ..layout import APPS_DIR, CHOWN_HELPER, AppPaths
+from . import lock, nginx, releases, tls
 from .base import Host
 
 
-def remove_docker_objects(host: Host, app: str, *, volumes: bool, sudo: bool) -> str:
-    """Containers, networks, rollback tags (and volumes if asked) of one compose project."""
+def remove_docker_objects(
+    host: Host, app: str, *, volumes: bool, sudo: bool, tags: list[str] = ()
+) -> str:
+    """Containers (one-offs included), networks, the given rollback tags (and volumes if
+    asked) of one compose project."""
     run = host.remote.run
     ids = parse_ids(run(docker.project_containers(app), sudo=sudo).stdout)
     if ids:
@@ -18,7 +24,7 @@ def remove_docker_objects(host: Host, app: str, *, volumes: bool, sudo: bool) ->
     nets = parse_ids(run(docker.project_networks(app), sudo=sudo).stdout)
     if nets:
         run(docker.remove_networks(nets), sudo=sudo, check=False)
-    tags = parse_ids(run(docker.release_tags(app), sudo=sudo).stdout)
+    tags = list(dict.fromkeys(tags))
     if tags:
         run(docker.remove_images(tags), sudo=sudo, check=False)
     vols = parse_ids(run(docker.project_volumes(app), sudo=sudo).stdout) if volumes else []
@@ -28,15 +34,43 @@ def remove_docker_objects(host: Host, app: str, *, volumes: bool, sudo: bool) ->
     return f"{len(ids)} containers, {len(nets)} networks, {len(tags)} release tags{kept}"
 
 
+def release_tags(host: Host, paths: AppPaths, *, sudo: bool = False) -> list[str]:
+    """The app's own rollback tags, exactly as its release records name them (a glob on
+    tag names would also match another app whose name starts the same)."""
+    history = releases.read_history(host, paths, sudo=sudo).releases
+    return [s["tag"] for r in history for s in r.services.values() if s.get("tag")]
+
+
 def destroy(host: Host, paths: AppPaths, *, volumes: bool) -> None:
     with lock.held(host, paths, "deploy", purpose="destroy"):
         with host.step(f"remove {paths.app}'s containers") as line:
-            line.outcome = remove_docker_objects(host, paths.app, volumes=volumes, sudo=False)
+            tags = release_tags(host, paths)
+            line.outcome = remove_docker_objects(
+                host, paths.app, volumes=volumes, sudo=False, tags=tags
+            )
         with host.step(f"remove {paths.dir}") as line:
-            host.remote.run(fs.remove_tree(paths.dir))
-            # The site is gone from nginx's include glob: test, then reload once.
-            nginx.test(host, failing=f"nginx -t fails on {host.name} after removing the site")
-            nginx.reload(host)
+            # Out of nginx's include glob first (a rename nginx can be put back
+            # from if it refuses), then deleted.
+            aside = f"{APPS_DIR}/.destroyed-{paths.app}-{secrets.token_hex(3)}"
+            with nginx.transaction(
+                host, failing=f"nginx -t fails on {host.name} without the site of {paths.app}"
+            ) as txn:
+                host.remote.run(["mv", "-T", "--", paths.dir, aside])
+                txn.do_undo(
+                    f"move {aside} back",
+                    lambda: host.remote.run(["mv", "-T", "--", aside, paths.dir]),
+                )
+            remove_tree(host, aside)
             line.outcome = "removed, nginx reloaded"
         if tls.unschedule(host, paths):
             host.note("removed the app's certificate renewal from the crontab")
+
+
+def remove_tree(host: Host, path: str) -> None:
+    """`rm -rf`, after giving leo-deploy's home back to it when containers running as
+    root wrote files there (bind mounts): that is what the chown helper is for."""
+    try:
+        host.remote.run(fs.remove_tree(path))
+    except CommandFailed:
+        host.remote.run([CHOWN_HELPER], sudo=True, timeout=600)
+        host.remote.run(fs.remove_tree(path))

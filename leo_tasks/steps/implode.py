@@ -8,21 +8,30 @@ its home, crontab, sudoers rules and helper.
 from __future__ import annotations
 
 from ..errors import StepFailed
-from ..layout import CHOWN_HELPER, DEPLOY_USER, HOME, NGINX_INCLUDE, SUDOERS_FILE
+from ..layout import CHOWN_HELPER, DEPLOY_USER, HOME, NGINX_INCLUDE, SUDOERS_FILE, AppPaths
 from . import nginx
 from .app import list_apps
 from .base import Host
-from .destroy import remove_docker_objects
+from .destroy import release_tags, remove_docker_objects
 
 
 def implode(host: Host, *, volumes: bool) -> None:
     run = host.remote.run
     for app in list_apps(host, sudo=True):
         with host.step(f"remove app {app}") as line:
-            line.outcome = remove_docker_objects(host, app, volumes=volumes, sudo=True)
+            tags = release_tags(host, AppPaths(app), sudo=True)
+            line.outcome = remove_docker_objects(host, app, volumes=volumes, sudo=True, tags=tags)
 
     with host.step(f"nginx: remove {NGINX_INCLUDE}") as line:
-        removed = nginx.apply(host, [nginx.FileChange(NGINX_INCLUDE, None, sudo=True)])
+        # Without leo's home there is no nginx lock file, and no leo run to race.
+        home = run(["test", "-d", HOME], check=False).ok
+        with nginx.transaction(
+            host,
+            failing=f"nginx -t fails on {host.name} without {NGINX_INCLUDE}",
+            privileged=True,
+            locked=home,
+        ) as txn:
+            removed = txn.write(nginx.FileChange(NGINX_INCLUDE, None, sudo=True))
         line.outcome = "removed, nginx reloaded" if removed else "absent"
 
     with host.step(f"user {DEPLOY_USER}") as line:

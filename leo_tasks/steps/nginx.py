@@ -1,20 +1,36 @@
-"""Changing nginx safely: write, `nginx -t`, restore on failure, then exactly one reload.
+"""Changing nginx safely: one change at a time on a host, tested, reloaded, confirmed.
 
 A failed `nginx -s reload` is silent (the old config stays, the error goes to
 a log) and a broken file blocks every later reload on the host, for every app.
-So every change goes through `apply`: nothing is reloaded unless the whole
-configuration tests clean, and a config that does not test clean is rolled back.
+So every change goes through a `transaction`:
+
+- it holds the host-wide nginx lock, so one app's half-written site is never
+  seen by another app's `nginx -t`;
+- every write registers how to undo it;
+- at the end, `nginx -t`, then one reload, confirmed by the master starting
+  new workers (see commands/nginx.py);
+- when the test, the reload or anything in between fails, every change is
+  undone in reverse order and the error says so.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 
 from ..commands import fs, nginx
 from ..errors import LeoError
-from ..facts import parse_nginx_workers
+from ..layout import HOME
+from . import lock
 from .base import Host, read_file
+
+# Host-wide: every leo run that changes nginx takes it (apps, setup, implode).
+NGINX_LOCK = f"{HOME}/.nginx.lock"
+# Another run's change takes a second or two; a hung run loses the lock with its heartbeat.
+LOCK_WAIT = 120.0
+RELOAD_WAIT = 10  # seconds for the master to start its new workers after a reload
 
 
 @dataclass(frozen=True)
@@ -25,8 +41,19 @@ class FileChange:
     sudo: bool = False  # root-owned files (leo.conf); app files belong to leo-deploy
 
 
+@dataclass(frozen=True)
+class Reloaded:
+    """nginx applied a new configuration; `old_workers` may still be finishing requests."""
+
+    old_workers: list[int] = field(default_factory=list)
+
+
 class NginxRejected(LeoError):
-    """`nginx -t` refused the configuration; the previous files were restored."""
+    """`nginx -t` refused the configuration."""
+
+
+class NginxReloadFailed(LeoError):
+    """nginx did not apply a configuration that `nginx -t` accepted."""
 
 
 def _where(stderr: str) -> str:
@@ -36,38 +63,24 @@ def _where(stderr: str) -> str:
 
 
 def test(host: Host, *, failing: str) -> None:
-    """Run `nginx -t`; on failure raise NginxRejected("<failing>: <what nginx said>")."""
+    """Run `nginx -t`; on failure raise NginxRejected("<failing>. nginx said: ...")."""
     result = host.remote.run(nginx.test(), sudo=True, check=False)
     if not result.ok:
         raise NginxRejected(f"{failing}. nginx said: {_where(result.stderr)}")
 
 
-def reload(host: Host) -> None:
-    result = host.remote.run(nginx.reload(), sudo=True, check=False)
+def reload(host: Host) -> Reloaded:
+    """Reload and confirm nginx now runs the new configuration."""
+    result = host.remote.run(
+        nginx.reload_confirmed(RELOAD_WAIT), check=False, timeout=RELOAD_WAIT + 30
+    )
     if not result.ok:
-        raise LeoError(
-            f"nginx -s reload failed on {host.name} (is nginx running?): "
-            f"{result.stderr.strip() or result.stdout.strip()}"
+        raise NginxReloadFailed(
+            f"nginx on {host.name} did not apply the new configuration: "
+            f"{_where(result.stderr) or f'exit {result.exited}'}"
         )
-
-
-# Waits until none of the given PIDs exists, for at most $1 seconds; prints
-# the ones still alive on timeout. /proc works for any user, kill -0 does not.
-_WAIT_GONE = r"""
-end=$(( $(date +%s) + $1 )); shift
-while :; do
-  alive=""
-  for p in "$@"; do [ -d "/proc/$p" ] && alive="$alive $p"; done
-  [ -z "$alive" ] && exit 0
-  [ "$(date +%s)" -ge "$end" ] && { echo $alive; exit 1; }
-  sleep 0.1
-done
-"""
-
-
-def workers(host: Host) -> list[int]:
-    """nginx's current worker PIDs: the ones a reload will retire."""
-    return parse_nginx_workers(host.remote.run(nginx.processes(), check=False).stdout)
+    words = result.stdout.split()
+    return Reloaded([int(w) for w in words[1:] if w.isdigit()] if words[:1] == ["old"] else [])
 
 
 def wait_retired(host: Host, pids: list[int], timeout: float) -> list[int]:
@@ -76,35 +89,128 @@ def wait_retired(host: Host, pids: list[int], timeout: float) -> list[int]:
     if not pids:
         return []
     result = host.remote.run(
-        ["sh", "-c", _WAIT_GONE, "sh", str(max(1, round(timeout))), *map(str, pids)],
-        check=False,
-        timeout=timeout + 30,
+        nginx.wait_gone(pids, max(1, round(timeout))), check=False, timeout=timeout + 30
     )
     return [int(p) for p in result.stdout.split() if p.isdigit()]
 
 
-def apply(host: Host, changes: list[FileChange], *, reload_nginx: bool = True) -> bool:
-    """Write `changes`, test, and reload once; on a failed test put everything back.
+class Transaction:
+    """The changes of one `transaction`, each with its undo."""
 
-    Returns False (and touches nothing) when every file already has its content.
+    def __init__(self, host: Host) -> None:
+        self.host = host
+        self.changed = False
+        self.reloaded: Reloaded | None = None
+        self._undo: list[tuple[str, Callable[[], object]]] = []
+
+    def write(self, change: FileChange) -> bool:
+        """Write (or remove) a file unless it already has that content; returns changed."""
+        previous = read_file(self.host, change.path, sudo=change.sudo)
+        if previous == change.content:
+            return False
+        _write(self.host, change, change.content)
+        self.do_undo(f"restore {change.path}", lambda: _write(self.host, change, previous))
+        return True
+
+    def do_undo(self, what: str, undo: Callable[[], object]) -> None:
+        """Register the undo of a change just made (a rename, a symlink switch)."""
+        self._undo.append((what, undo))
+        self.changed = True
+
+    def reload_anyway(self) -> None:
+        """Reload even if no file here changed (e.g. new files behind a symlink)."""
+        self.changed = True
+
+    def rollback(self) -> list[str]:
+        """Undo every change, newest first; returns what could not be undone."""
+        problems = []
+        for what, undo in reversed(self._undo):
+            try:
+                undo()
+            except LeoError as exc:
+                problems.append(f"{what}: {str(exc).splitlines()[0]}")
+        self._undo.clear()
+        return problems
+
+
+@contextmanager
+def transaction(
+    host: Host, *, failing: str, privileged: bool = False, locked: bool = True
+) -> Iterator[Transaction]:
+    """Make nginx changes in the block; at its end test, reload and confirm, or undo all.
+
+    `failing` starts the error message ("nginx -t rejected the new app's site").
+    `privileged`: the changes touch root-owned files (setup, implode).
     """
-    previous = {c.path: read_file(host, c.path, sudo=c.sudo) for c in changes}
-    pending = [c for c in changes if previous[c.path] != c.content]
-    if not pending:
-        return False
-    for change in pending:
-        _write(host, change, change.content)
-    result = host.remote.run(nginx.test(), sudo=True, check=False)
-    if not result.ok:
-        for change in pending:
-            _write(host, change, previous[change.path])
-        raise NginxRejected(
-            f"nginx -t rejected the new configuration on {host.name}; the previous files "
-            f"were restored and nginx was not reloaded. nginx said: {_where(result.stderr)}"
-        )
-    if reload_nginx:
-        reload(host)
-    return True
+    with _nginx_lock(host, privileged=privileged, locked=locked):
+        txn = Transaction(host)
+        try:
+            yield txn
+            if txn.changed:
+                test(host, failing=failing)
+                txn.reloaded = reload(host)
+        except LeoError as exc:
+            problems = txn.rollback()
+            if not txn.changed:
+                undone = "no nginx file had been changed"
+            elif not problems:
+                undone = "every nginx file leo had changed was put back as it was"
+            else:
+                undone = "COULD NOT UNDO: " + "; ".join(problems)
+            failure = LeoError(f"{exc}\n  {undone}")
+            failure.exit_code = exc.exit_code
+            raise failure from exc
+        except BaseException:
+            txn.rollback()
+            raise
+
+
+@contextmanager
+def _nginx_lock(host: Host, *, privileged: bool, locked: bool) -> Iterator[None]:
+    if not locked:
+        yield
+        return
+    with lock.hold_path(
+        host,
+        NGINX_LOCK,
+        what=f"nginx on {host.name} is being changed by another run: nginx lock",
+        purpose="nginx change",
+        wait=LOCK_WAIT,
+        sudo=privileged,
+    ):
+        yield
+
+
+def try_out(host: Host, changes: list[FileChange], *, failing: str) -> bool:
+    """Write `changes`, run `nginx -t`, then put every file back whatever the result:
+    a new site is checked before a deploy starts anything. Returns whether any
+    file differed (False: nothing to try)."""
+    with _nginx_lock(host, privileged=any(c.sudo for c in changes), locked=True):
+        txn = Transaction(host)
+        try:
+            for change in changes:
+                txn.write(change)
+            if txn.changed:
+                test(host, failing=failing)
+        finally:
+            problems = txn.rollback()
+            if problems:
+                raise LeoError("COULD NOT put nginx's files back: " + "; ".join(problems))
+    return txn.changed
+
+
+def apply(host: Host, changes: list[FileChange], *, failing: str = "") -> Reloaded | None:
+    """Write `changes` in one transaction. Returns None (and touches nothing) when every
+    file already has its content."""
+    privileged = any(c.sudo for c in changes)
+    with transaction(
+        host,
+        failing=failing or f"nginx -t rejected the new configuration on {host.name}",
+        privileged=privileged,
+    ) as txn:
+        for change in changes:
+            txn.write(change)
+    return txn.reloaded
 
 
 def _write(host: Host, change: FileChange, content: str | None) -> None:

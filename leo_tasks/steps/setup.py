@@ -8,7 +8,9 @@ from __future__ import annotations
 import re
 
 from .. import templates
+from ..commands import nginx as nginx_commands
 from ..errors import InvalidInput, StepFailed
+from ..facts import parse_default_servers, parse_nginx_version
 from ..layout import (
     APPS_DIR,
     CHOWN_HELPER,
@@ -37,6 +39,8 @@ REQUIRED = {
     "install": "coreutils",
     "ps": "procps",
     "flock": "util-linux",
+    "bash": "bash",  # lock holders use `read -t`
+    "timeout": "coreutils",  # every command leo runs is bounded by it
 }
 
 # Prints one line per missing prerequisite; names arrive as arguments.
@@ -116,15 +120,43 @@ def setup(host: Host, pubkey: str) -> None:
         line.outcome = "changed" if _ensure_sudoers(host, sudoers(nginx_path)) else "unchanged"
 
     with host.step(f"nginx include {NGINX_INCLUDE}") as line:
-        change = nginx.FileChange(NGINX_INCLUDE, templates.leo_conf(), 0o644, sudo=True)
-        changed = nginx.apply(host, [change])
-        dump = run(["nginx", "-T"], sudo=True, check=False).stdout
+        content, notes = leo_conf_for(host)
+        changed = nginx.apply(
+            host,
+            [nginx.FileChange(NGINX_INCLUDE, content, 0o644, sudo=True)],
+            failing=f"nginx -t rejects {NGINX_INCLUDE} on {host.name}",
+        )
+        dump = run(nginx_commands.dump(), sudo=True, check=False).stdout
         if f"# configuration file {NGINX_INCLUDE}:" not in dump:
             raise StepFailed(
                 f"nginx on {host.name} does not load {NGINX_INCLUDE}: add "
                 "`include /etc/nginx/conf.d/*.conf;` to the http {} block of nginx.conf"
             )
         line.outcome = "changed" if changed else "unchanged"
+        line.details = notes
+
+
+# ssl_reject_handshake (the HTTPS catch-all) exists since nginx 1.19.4.
+REJECT_HANDSHAKE = (1, 19, 4)
+
+
+def leo_conf_for(host: Host) -> tuple[str, list[str]]:
+    """leo.conf for this host: catch-all default servers unless nginx has its own."""
+    run = host.remote.run
+    dump = run(nginx_commands.dump(), sudo=True, check=False).stdout
+    theirs = parse_default_servers(dump, exclude=[NGINX_INCLUDE])
+    version = parse_nginx_version(run(nginx_commands.version(), check=False).stderr)
+    notes = [
+        f"port {port} keeps the default_server the host's nginx already has"
+        for port in sorted(theirs & {80, 443})
+    ]
+    https = 443 not in theirs and version >= REJECT_HANDSHAKE
+    if 443 not in theirs and not https:
+        notes.append(
+            f"nginx {'.'.join(map(str, version)) or '(unknown version)'} has no "
+            "ssl_reject_handshake: no HTTPS catch-all"
+        )
+    return templates.leo_conf(http_catch_all=80 not in theirs, https_catch_all=https), notes
 
 
 def _explain(item: str) -> str:

@@ -162,19 +162,21 @@ def install(host: Host, paths: AppPaths, domains: list[str], key: bytes, chain: 
         host.remote.put(key, f"{archive}/privkey.pem", mode=0o600)
         host.remote.put(chain.encode(), f"{archive}/fullchain.pem", mode=0o644)
         previous = run(["readlink", "--", live], check=False).stdout.strip() or None
-        _point(host, live, f"../archive/{name}")
         try:
-            changed = nginx.apply(
-                host, [nginx.FileChange(paths.tls_conf, templates.tls(paths, domains, live))]
-            )
-            if not changed:  # same tls.conf, new files behind the symlink
-                nginx.test(host, failing=f"nginx -t rejected the new certificate on {host.name}")
-                nginx.reload(host)
+            # One nginx transaction: the symlink and tls.conf are put back unless
+            # nginx tests, reloads and runs with them (a reload that fails would
+            # otherwise leave tls.conf naming a certificate nginx cannot load).
+            with nginx.transaction(
+                host, failing=f"nginx -t rejected the new certificate on {host.name}"
+            ) as txn:
+                _point(host, live, f"../archive/{name}")
+                txn.do_undo(
+                    f"point {live} back",
+                    lambda: _point(host, live, previous) if previous else run(fs.remove_file(live)),
+                )
+                txn.write(nginx.FileChange(paths.tls_conf, templates.tls(paths, domains, live)))
+                txn.reload_anyway()  # the same tls.conf may now name new files
         except LeoError:
-            if previous:
-                _point(host, live, previous)
-            else:
-                run(fs.remove_file(live), check=False)
             run(fs.remove_tree(archive), check=False)
             raise
         _prune(host, paths, domains[0])

@@ -81,9 +81,21 @@ def test_app_site_names_only_this_app():
 
 
 def test_leo_conf_includes_every_app_site():
-    text = templates.leo_conf()
+    text = templates.leo_conf(http_catch_all=False, https_catch_all=False)
     assert _directives(text) == ["include /home/leo-deploy/apps/*/nginx.conf;"]
     assert "/etc/nginx/conf.d/leo.conf" in text
+
+
+def test_leo_conf_catch_alls_answer_nothing_for_unknown_host_names():
+    text = templates.leo_conf()
+    directives = _directives(text)
+    assert directives[0] == "include /home/leo-deploy/apps/*/nginx.conf;"
+    assert "listen 80 default_server;" in directives and "return 444;" in directives
+    assert "listen 443 ssl default_server;" in directives
+    assert "ssl_reject_handshake on;" in directives
+    assert text.count("{") == text.count("}")
+    http_only = _directives(templates.leo_conf(https_catch_all=False))
+    assert "ssl_reject_handshake on;" not in http_only and "return 444;" in http_only
 
 
 @pytest.mark.parametrize("name", ["upstream.conf.j2", "app_site.conf.j2", "leo.conf.j2"])
