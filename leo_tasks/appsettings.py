@@ -31,6 +31,10 @@ class AppSettings:
     drain_seconds: float = 30.0
     rotate_services: tuple[str, ...] = ()  # besides web: rotated without downtime, no nginx
     registry: RegistryLogin | None = None
+    # Longest a pull or `docker compose up` may take on the host.
+    command_timeout: float = 600.0
+    # Longest a one-shot that web waits for (a migration) may run.
+    release_timeout: float = 600.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> AppSettings:
@@ -48,6 +52,8 @@ class AppSettings:
             health_path=path,
             health_timeout=_seconds(env, "LEO_HEALTH_TIMEOUT", 60.0),
             drain_seconds=_seconds(env, "LEO_DRAIN_SECONDS", 30.0),
+            command_timeout=_seconds(env, "LEO_COMMAND_TIMEOUT", 600.0, minimum=10),
+            release_timeout=_seconds(env, "LEO_RELEASE_TIMEOUT", 600.0, minimum=1),
             rotate_services=services,
             registry=_registry(env),
         )
@@ -67,7 +73,7 @@ def _registry(env: Mapping[str, str]) -> RegistryLogin | None:
     return RegistryLogin(registry, user, password)
 
 
-def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
+def _seconds(env: Mapping[str, str], name: str, default: float, minimum: float = 0) -> float:
     raw = env.get(name, "").strip()
     if not raw:
         return default
@@ -75,6 +81,6 @@ def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
         value = float(raw)
     except ValueError:
         raise InvalidInput(f"{name} must be a number of seconds, not {raw!r}") from None
-    if not 0 <= value <= 3600:
-        raise InvalidInput(f"{name} must be between 0 and 3600 seconds")
+    if not minimum <= value <= 3600:
+        raise InvalidInput(f"{name} must be between {minimum:g} and 3600 seconds")
     return value

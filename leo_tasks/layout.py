@@ -34,6 +34,13 @@ class AppPaths:
         return f"{self.state_dir}/docker-compose.previous.yml"
 
     @property
+    def candidate_compose_file(self) -> str:
+        """A deploy's new compose file while it is being deployed: it replaces
+        compose_file only once the deploy succeeded, so a failed deploy never
+        leaves its file behind for the next `leo rotate`."""
+        return f"{self.state_dir}/candidate.compose.yml"
+
+    @property
     def nginx_conf(self) -> str:
         """The app's nginx site: created by leo, then the user's to edit."""
         return f"{self.dir}/nginx.conf"

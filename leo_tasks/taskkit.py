@@ -10,7 +10,8 @@ from __future__ import annotations
 import functools
 import inspect
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from invoke import Exit, Task, task
@@ -22,7 +23,14 @@ from .errors import InvalidInput, LeoError
 from .hosts import HostSpec, parse_hosts
 from .layout import DEPLOY_USER
 from .projectconfig import project_defaults
-from .remote import LocalRemote, Remote, SSHRemote
+from .remote import (
+    KEEPALIVE_COUNT_MAX,
+    KEEPALIVE_INTERVAL,
+    Liveness,
+    LocalRemote,
+    Remote,
+    SSHRemote,
+)
 from .report import Reporter
 from .steps import app as app_step
 from .steps.base import Host
@@ -118,7 +126,45 @@ def open_remote(
     conn = open_connection(
         spec, reporter=reporter, base_config=getattr(c, "config", None), accept_new=accept_new
     )
-    return SSHRemote(conn, reporter, str(spec))
+    return SSHRemote(conn, reporter, str(spec), liveness_of(conn.ssh_config))
+
+
+def liveness_of(ssh_config: dict) -> Liveness:
+    """ServerAliveInterval / ServerAliveCountMax from ~/.ssh/config, else leo's defaults."""
+
+    def number(key: str, default: float, low: float) -> float:
+        try:
+            return max(low, float(ssh_config.get(key, default)))
+        except (TypeError, ValueError):
+            return default
+
+    interval = number("serveraliveinterval", KEEPALIVE_INTERVAL, 0)
+    return Liveness(
+        interval=interval or KEEPALIVE_INTERVAL,  # 0 means off in OpenSSH; leo keeps it on
+        count_max=int(number("serveralivecountmax", KEEPALIVE_COUNT_MAX, 1)),
+    )
+
+
+@contextmanager
+def connected(
+    c,
+    hosts: list[HostSpec],
+    verbose: bool,
+    *,
+    user: str | None = DEPLOY_USER,
+    accept_new: bool = False,
+) -> Iterator[list[Host]]:
+    """Connect to every host before anything is done on any: an unreachable host or a
+    refused host key stops the run with nothing changed (exit 3)."""
+    reporter = Reporter(verbose=verbose)
+    remotes: list[Remote] = []
+    try:
+        for spec in hosts:
+            remotes.append(open_remote(c, spec, reporter, user=user, accept_new=accept_new))
+        yield [Host(r, reporter) for r in remotes]
+    finally:
+        for remote in remotes:
+            remote.close()
 
 
 def each_host(
@@ -130,14 +176,11 @@ def each_host(
     user: str | None = DEPLOY_USER,
     accept_new: bool = False,
 ) -> None:
-    """Run `action` on each host in turn; the first failure stops the run."""
-    reporter = Reporter(verbose=verbose)
-    for spec in hosts:
-        remote = open_remote(c, spec, reporter, user=user, accept_new=accept_new)
-        try:
-            action(Host(remote, reporter))
-        finally:
-            remote.close()
+    """Connect to every host, then run `action` on each in turn; the first failure stops
+    the run."""
+    with connected(c, hosts, verbose, user=user, accept_new=accept_new) as connected_hosts:
+        for host in connected_hosts:
+            action(host)
 
 
 def all_hosts(
@@ -145,15 +188,8 @@ def all_hosts(
 ) -> None:
     """Connect to every host first, then act on all of them together (ACME needs the
     challenge on every host before the CA validates)."""
-    reporter = Reporter(verbose=verbose)
-    remotes: list[Remote] = []
-    try:
-        for spec in hosts:
-            remotes.append(open_remote(c, spec, reporter, user=DEPLOY_USER))
-        action([Host(r, reporter) for r in remotes])
-    finally:
-        for remote in remotes:
-            remote.close()
+    with connected(c, hosts, verbose) as connected_hosts:
+        action(connected_hosts)
 
 
 def acme_settings(directory, staging, ca_bundle, email) -> AcmeSettings:

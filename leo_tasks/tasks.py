@@ -11,7 +11,7 @@ import sys
 
 from invoke import Collection, Exit
 
-from . import validate
+from . import composefile, validate
 from .errors import InvalidInput
 from .layout import AppPaths
 from .remote import stdin_is_tty
@@ -36,6 +36,7 @@ from .taskkit import (
     each_host,
     leo_task,
     parse_days,
+    parse_number,
     parse_seconds,
     print_lines,
     read_local,
@@ -91,20 +92,17 @@ def create(
 @leo_task(help={"compose": "new compose file to upload", "nginx": "new nginx site to upload"})
 @cli_errors
 def deploy(c, app=None, host=None, compose=None, nginx=None, lock_wait=None, verbose=False):
-    """Upload new files (if given), then rotate: the usual way to ship a release."""
+    """Upload new files (if given), then rotate: the usual way to ship a release.
+
+    The files take effect only if the deploy works: a failed deploy leaves the
+    compose file, the nginx site and the running containers as they were.
+    """
     app, hosts = resolve(c, app, host)
     files = app_files(compose, nginx)
     paths, wait = AppPaths(app), parse_seconds(lock_wait, "--lock-wait")
-
-    def action(h: Host) -> None:
-        rotate_step.rotate(
-            h,
-            paths,
-            lock_wait=wait,
-            before=lambda: app_step.upload(h, paths, files),
-        )
-
-    each_host(c, hosts, verbose, action)
+    each_host(
+        c, hosts, verbose, lambda h: rotate_step.rotate(h, paths, lock_wait=wait, files=files)
+    )
 
 
 @leo_task
@@ -169,18 +167,29 @@ def env_show(c, app=None, host=None, verbose=False):
     )
 
 
-@leo_task(name="set", help={"name": "variable name", "value": "value, stored exactly as given"})
+ENV_LOCK_HELP = "seconds to wait while a rotate or another edit holds the env file (default 600)"
+
+
+@leo_task(
+    name="set",
+    help={
+        "name": "variable name",
+        "value": "value, stored exactly as given",
+        "lock-wait": ENV_LOCK_HELP,
+    },
+)
 @cli_errors
-def env_set(c, app=None, host=None, name=None, value=None, verbose=False):
+def env_set(c, app=None, host=None, name=None, value=None, lock_wait=None, verbose=False):
     """Set one variable in the app's env file (applies on the next rotate)."""
     app, hosts = resolve(c, app, host)
     if value is None:
         raise InvalidInput("no value given: pass --value VALUE (--value '' for empty)")
     validate.env_name(name or "")
+    wait = parse_number(lock_wait, "--lock-wait", default=env_step.LOCK_WAIT, maximum=86400)
 
     def action(h: Host) -> None:
         with h.step(f"env.set {name}") as line:
-            changed = env_step.set_value(h, AppPaths(app), name, value)
+            changed = env_step.set_value(h, AppPaths(app), name, value, wait=wait)
             line.outcome = (
                 "changed: run `leo rotate` to restart the app with it" if changed else "unchanged"
             )
@@ -188,16 +197,17 @@ def env_set(c, app=None, host=None, name=None, value=None, verbose=False):
     each_host(c, hosts, verbose, action)
 
 
-@leo_task(name="del", help={"name": "variable name"})
+@leo_task(name="del", help={"name": "variable name", "lock-wait": ENV_LOCK_HELP})
 @cli_errors
-def env_del(c, app=None, host=None, name=None, verbose=False):
+def env_del(c, app=None, host=None, name=None, lock_wait=None, verbose=False):
     """Remove one variable from the app's env file (applies on the next rotate)."""
     app, hosts = resolve(c, app, host)
     validate.env_name(name or "")
+    wait = parse_number(lock_wait, "--lock-wait", default=env_step.LOCK_WAIT, maximum=86400)
 
     def action(h: Host) -> None:
         with h.step(f"env.del {name}") as line:
-            changed = env_step.delete(h, AppPaths(app), name)
+            changed = env_step.delete(h, AppPaths(app), name, wait=wait)
             line.outcome = (
                 "removed: run `leo rotate` to restart the app without it"
                 if changed
@@ -240,7 +250,11 @@ def releases(c, app=None, host=None, verbose=False):
 @leo_task(help={"to": "release number to go back to (default: the previous one)"})
 @cli_errors
 def rollback(c, app=None, host=None, to=None, lock_wait=None, verbose=False):
-    """Redeploy a recorded release (its compose file and exact images), zero-downtime."""
+    """Redeploy a recorded release (its compose file and exact images), zero-downtime.
+
+    Without --to: the newest earlier release that is neither the current one nor
+    one a rollback already left, so rolling back twice goes further back.
+    """
     app, hosts = resolve(c, app, host)
     target = None
     if to is not None:
@@ -250,19 +264,23 @@ def rollback(c, app=None, host=None, to=None, lock_wait=None, verbose=False):
     paths, wait = AppPaths(app), parse_seconds(lock_wait, "--lock-wait")
 
     def action(h: Host) -> None:
-        release = releases_step.rollback_target(releases_step.load(h, paths), target)
-
-        def install() -> None:
-            with h.step(f"install compose file of release {release.number}"):
-                pinned = releases_step.pinned_compose(h, paths, release)
-                app_step.upload(h, paths, app_step.AppFiles(compose=pinned))
-
+        history = releases_step.load(h, paths)
+        release = releases_step.rollback_target(history, target)
+        with h.step(f"compose file of release {release.number}") as line:
+            pinned = composefile.pin_images(
+                releases_step.compose_of(h, paths, release),
+                releases_step.pinned_images(release),
+                header=f"# Rollback to release {release.number} (images pinned by leo).\n",
+            )
+            line.outcome = "images pinned to their release tags"
         rotate_step.rotate(
             h,
             paths,
             lock_wait=wait,
-            before=install,
+            files=app_step.AppFiles(compose=pinned),
             note=f"rollback to release {release.number}",
+            origin=release.source,
+            rolled_back_from=history[-1].source if history else None,
         )
 
     each_host(c, hosts, verbose, action)

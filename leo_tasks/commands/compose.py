@@ -3,11 +3,31 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 
 from ..layout import AppPaths
 
 
-def base(paths: AppPaths) -> list[str]:
+@dataclass(frozen=True)
+class Project:
+    """What `docker compose` works on: the app's project (name and directory, so
+    relative paths like `env_file: ./env` resolve in the app's directory) and
+    the compose file of this run: the live one, or a deploy's candidate that
+    replaces it only once the deploy succeeded."""
+
+    paths: AppPaths
+    file: str
+
+    @classmethod
+    def live(cls, paths: AppPaths) -> Project:
+        return cls(paths, paths.compose_file)
+
+    @property
+    def app(self) -> str:
+        return self.paths.app
+
+
+def base(project: Project) -> list[str]:
     """`docker compose` pinned to the app's project name, directory and file.
 
     A person can do the same by hand: `cd /home/leo-deploy/apps/<app> && docker compose ...`
@@ -19,33 +39,36 @@ def base(paths: AppPaths) -> list[str]:
         "--ansi",
         "never",
         "--project-name",
-        paths.app,
+        project.paths.app,
         "--project-directory",
-        paths.dir,
+        project.paths.dir,
         "--file",
-        paths.compose_file,
+        project.file,
     ]
 
 
-def config_json(paths: AppPaths) -> list[str]:
+def config_json(project: Project) -> list[str]:
     """The resolved compose model (env_file values included) as JSON."""
-    return [*base(paths), "config", "--format", "json"]
+    return [*base(project), "config", "--format", "json"]
 
 
 def up(
-    paths: AppPaths,
+    project: Project,
     services: Iterable[str] = (),
     *,
     no_deps: bool = False,
     no_recreate: bool = False,
+    force_recreate: bool = False,
     scale: Mapping[str, int] | None = None,
     remove_orphans: bool = False,
 ) -> list[str]:
-    argv = [*base(paths), "up", "--detach", "--quiet-pull"]
+    argv = [*base(project), "up", "--detach", "--quiet-pull"]
     if no_deps:
         argv.append("--no-deps")
     if no_recreate:
         argv.append("--no-recreate")
+    if force_recreate:
+        argv.append("--force-recreate")
     if remove_orphans:
         argv.append("--remove-orphans")
     for service, count in sorted((scale or {}).items()):
@@ -54,26 +77,26 @@ def up(
     return [*argv, "--", *services] if services else argv
 
 
-def start(paths: AppPaths) -> list[str]:
-    return [*base(paths), "start"]
+def start(project: Project) -> list[str]:
+    return [*base(project), "start"]
 
 
-def pull(paths: AppPaths, services: Iterable[str]) -> list[str]:
-    return [*base(paths), "pull", "--quiet", "--", *services]
+def pull(project: Project, services: Iterable[str]) -> list[str]:
+    return [*base(project), "pull", "--quiet", "--", *services]
 
 
-def stop(paths: AppPaths) -> list[str]:
-    return [*base(paths), "stop"]
+def stop(project: Project) -> list[str]:
+    return [*base(project), "stop"]
 
 
-def down(paths: AppPaths, *, volumes: bool = False) -> list[str]:
-    argv = [*base(paths), "down", "--remove-orphans"]
+def down(project: Project, *, volumes: bool = False) -> list[str]:
+    argv = [*base(project), "down", "--remove-orphans"]
     return [*argv, "--volumes"] if volumes else argv
 
 
-def run(paths: AppPaths, service: str, command: str, *, tty: bool) -> list[str]:
+def run(project: Project, service: str, command: str, *, tty: bool) -> list[str]:
     """A one-off container; the command goes to `sh -c` (images may lack bash)."""
-    argv = [*base(paths), "run", "--rm"]
+    argv = [*base(project), "run", "--rm"]
     if not tty:
         argv.append("-T")
     return [*argv, "--", service, "sh", "-c", command]

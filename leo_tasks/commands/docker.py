@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 PROJECT_LABEL = "com.docker.compose.project"
 SERVICE_LABEL = "com.docker.compose.service"
+ONEOFF_LABEL = "com.docker.compose.oneoff"
 
 
 def project_containers(app: str, service: str | None = None) -> list[str]:
@@ -48,6 +49,11 @@ def stop(ids: Sequence[str], *, timeout: int | None = None) -> list[str]:
 
 def remove(ids: Sequence[str]) -> list[str]:
     return ["docker", "rm", "--force", "--", *ids]
+
+
+def exit_codes(ids: Sequence[str]) -> list[str]:
+    """`<id> <exit code>` per container: after `docker stop`, 137 means SIGKILL."""
+    return ["docker", "container", "inspect", "--format", "{{.Id}} {{.State.ExitCode}}", "--", *ids]
 
 
 def logs(container_id: str, *, tail: int = 20) -> list[str]:

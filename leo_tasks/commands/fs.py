@@ -34,9 +34,13 @@ def exists(path: str) -> list[str]:
     return ["test", "-e", path]
 
 
-def remove_temp_files(directory: str) -> list[str]:
+def remove_temp_files(directory: str, *, older_than_minutes: int = 10) -> list[str]:
     """Delete (and print) leo's own temp files under `directory`: what an interrupted
-    upload left (uploads go to `*.leo-tmp-*` / `*.leo-new-*`, then a rename)."""
+    upload left (uploads go to `*.leo-tmp-*` / `*.leo-new-*`, then a rename).
+
+    Only files older than a few minutes: a younger one may belong to a run
+    that is writing it right now (a certificate install, an env edit).
+    """
     return [
         "find",
         directory,
@@ -49,6 +53,14 @@ def remove_temp_files(directory: str) -> list[str]:
         "-name",
         "*.leo-new-*",
         ")",
+        "-mmin",
+        f"+{older_than_minutes}",
         "-print",
         "-delete",
     ]
+
+
+def install_candidate(candidate: str, live: str, previous: str) -> list[str]:
+    """Keep a copy of the live file as `previous`, then rename the candidate over it."""
+    script = 'set -e; if [ -e "$2" ]; then cp -p -- "$2" "$3"; fi; mv -f -- "$1" "$2"'
+    return ["sh", "-c", script, "sh", candidate, live, previous]

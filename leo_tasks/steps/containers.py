@@ -3,36 +3,47 @@
 from __future__ import annotations
 
 from ..commands import compose, docker
-from ..errors import LeoError, StepFailed
+from ..commands.compose import Project
+from ..errors import InvalidInput, StepFailed
 from ..facts import ComposeModel, Container, parse_compose_config, parse_inspect
-from ..layout import AppPaths
 from .base import Host
 
 
-def containers(host: Host, app: str, service: str | None = None) -> list[Container]:
-    """All containers of the app (or of one service), any state, oldest number first."""
+def containers(
+    host: Host, app: str, service: str | None = None, *, oneoffs: bool = False
+) -> list[Container]:
+    """The app's service containers (or one service's), any state, oldest number first.
+
+    One-off containers (`leo run`, `docker compose run`) belong to whoever
+    started them: they are left out unless `oneoffs`, so a rotate never
+    counts, serves or retires them.
+    """
     # check=False: a container removed between `ps` and `inspect` is just absent.
     result = host.remote.run(docker.inspect_project(app, service), check=False)
     found = parse_inspect(result.stdout if result.stdout.strip() else "[]")
-    return sorted(found, key=lambda c: (c.service, c.number))
+    return sorted(
+        (c for c in found if oneoffs or not c.oneoff), key=lambda c: (c.service, c.number)
+    )
 
 
-def inspect(host: Host, ids: list[str]) -> list[Container]:
+def inspect(host: Host, ids: list[str], *, timeout: float | None = None) -> list[Container]:
     if not ids:
         return []
     # check=False: a container removed meanwhile is simply absent from the answer.
-    return parse_inspect(host.remote.run(docker.inspect(ids), check=False).stdout or "[]")
+    kwargs = {"timeout": timeout} if timeout is not None else {}
+    result = host.remote.run(docker.inspect(ids), check=False, **kwargs)
+    return parse_inspect(result.stdout or "[]")
 
 
-def compose_model(host: Host, paths: AppPaths) -> ComposeModel:
+def compose_model(host: Host, project: Project) -> ComposeModel:
     """The compose file as compose itself resolves it (fails early if it is broken)."""
-    result = host.remote.run(compose.config_json(paths), check=False)
-    if not result.ok and "no such file or directory" in result.stderr.lower():
-        raise StepFailed(f"app {paths.app!r} does not exist on {host.name} (run `leo create`)")
+    result = host.remote.run(compose.config_json(project), check=False)
+    live = project.file == project.paths.compose_file
+    if not result.ok and live and "no such file or directory" in result.stderr.lower():
+        raise StepFailed(f"app {project.app!r} does not exist on {host.name} (run `leo create`)")
     if not result.ok:
-        raise LeoError(
-            f"docker compose cannot read {paths.compose_file} on {host.name}: "
-            f"{result.stderr.strip()}"
+        raise InvalidInput(
+            f"docker compose on {host.name} cannot use the compose file: {result.stderr.strip()}"
         )
     return parse_compose_config(result.stdout)
 
@@ -40,11 +51,6 @@ def compose_model(host: Host, paths: AppPaths) -> ComposeModel:
 def logs_tail(host: Host, container: Container, lines: int = 20) -> str:
     result = host.remote.run(docker.logs(container.id, tail=lines), check=False)
     return (result.stdout + result.stderr).strip()
-
-
-def network_for(app: str) -> str:
-    """Compose's default network for the project: where nginx reaches web."""
-    return f"{app}_default"
 
 
 def describe(container: Container) -> str:

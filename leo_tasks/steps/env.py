@@ -34,21 +34,30 @@ def _display(value: str) -> str:
     return value if value and set(value) <= _PLAIN else encode_value(value)
 
 
-def set_value(host: Host, paths: AppPaths, name: str, value: str) -> bool:
+# A rotate holds the env lock for its whole run (one release, one env file);
+# an edit waits for it by default rather than fail.
+LOCK_WAIT = 600.0
+
+
+def set_value(
+    host: Host, paths: AppPaths, name: str, value: str, *, wait: float = LOCK_WAIT
+) -> bool:
     try:
         value.encode("utf-8")
     except UnicodeEncodeError:
         raise InvalidInput(f"the value of {name} is not valid UTF-8 text") from None
-    return _edit(host, paths, f"env.set {name}", lambda env: env.set(name, value))
+    return _edit(host, paths, f"env.set {name}", lambda env: env.set(name, value), wait)
 
 
-def delete(host: Host, paths: AppPaths, name: str) -> bool:
-    return _edit(host, paths, f"env.del {name}", lambda env: env.delete(name))
+def delete(host: Host, paths: AppPaths, name: str, *, wait: float = LOCK_WAIT) -> bool:
+    return _edit(host, paths, f"env.del {name}", lambda env: env.delete(name), wait)
 
 
-def _edit(host: Host, paths: AppPaths, purpose: str, change: Callable[[EnvFile], bool]) -> bool:
+def _edit(
+    host: Host, paths: AppPaths, purpose: str, change: Callable[[EnvFile], bool], wait: float
+) -> bool:
     """Read, change and write the env file under the app's env lock; returns changed."""
-    with lock.held(host, paths, "env", purpose=purpose, wait=30):
+    with lock.held(host, paths, "env", purpose=purpose, wait=wait):
         env = load(host, paths)
         if not change(env):
             return False

@@ -1,8 +1,10 @@
-"""Waiting for new containers to be ready, with a deadline: never a blind sleep.
+"""Waiting for new containers to be ready, with a hard deadline: never a blind sleep.
 
 A container is ready when its Docker HEALTHCHECK says healthy or, without one,
 when it runs and answers HTTP on its web port with a status below 500. A
 container that exits or turns unhealthy fails at once, with its last log lines.
+A one-shot service (a migration that web waits for with
+`condition: service_completed_successfully`) is done when it exited 0.
 """
 
 from __future__ import annotations
@@ -12,10 +14,10 @@ from dataclasses import dataclass
 
 from ..appsettings import AppSettings
 from ..errors import LeoError
-from ..facts import Container
+from ..facts import Container, host_port
 from ..layout import WEB_PORT
 from .base import Host
-from .containers import describe, inspect, logs_tail, network_for
+from .containers import describe, inspect, logs_tail
 
 
 @dataclass(frozen=True)
@@ -24,60 +26,83 @@ class HealthPolicy:
     timeout: float = 60.0
     interval: float = 0.5
     http: bool = True  # probe over HTTP when there is no HEALTHCHECK (web only)
+    port: int = WEB_PORT
+    networks: tuple[str, ...] = ()  # where to reach the container, preferred first
+    completes: bool = False  # a one-shot: ready once it exited 0
 
 
-def web_policy(settings: AppSettings) -> HealthPolicy:
+def web_policy(settings: AppSettings, networks: list[str] | tuple[str, ...] = ()) -> HealthPolicy:
     """The readiness check for an app's web containers, from its LEO_HEALTH_* settings."""
-    return HealthPolicy(path=settings.health_path, timeout=settings.health_timeout)
+    return HealthPolicy(
+        path=settings.health_path, timeout=settings.health_timeout, networks=tuple(networks)
+    )
 
 
 class Unhealthy(LeoError):
-    """A new container never became ready; carries the containers involved."""
+    """A new container never became ready."""
 
 
-def probe_argv(address: str, path: str) -> list[str]:
+def probe_argv(address: str, path: str, *, port: int = WEB_PORT, max_time: float = 2) -> list[str]:
     return [
         "curl",
         "--silent",
+        # The path is the user's (LEO_HEALTH_PATH): `[]{}` in it are not curl globs.
+        "--globoff",
         "--output",
         "/dev/null",
         "--write-out",
         "%{http_code}",
         "--max-time",
-        "2",
-        f"http://{address}:{WEB_PORT}{path}",
+        f"{max(0.5, max_time):g}",
+        f"http://{host_port(address, port)}{path}",
     ]
 
 
-def wait_ready(host: Host, app: str, ids: list[str], policy: HealthPolicy) -> list[Container]:
-    """Poll until every container in `ids` is ready; raise Unhealthy otherwise."""
+def wait_ready(host: Host, ids: list[str], policy: HealthPolicy) -> list[Container]:
+    """Poll until every container in `ids` is ready; raise Unhealthy otherwise.
+
+    The deadline is hard: each poll's commands get only the time that is left.
+    """
     deadline = time.monotonic() + policy.timeout
     ready: dict[str, Container] = {}
     last: dict[str, str] = {}
+
+    def left() -> float:
+        return max(1.0, deadline - time.monotonic())
+
     while True:
-        for container in inspect(host, [i for i in ids if i not in ready]):
-            verdict = _verdict(host, app, container, policy)
+        for container in inspect(host, [i for i in ids if i not in ready], timeout=left()):
+            verdict = _verdict(host, container, policy, left())
             if verdict is True:
                 ready[container.id] = container
             elif verdict is False:
-                raise Unhealthy(_failure(host, container, "stopped or unhealthy"))
+                why = (
+                    f"exited with code {container.exit_code}"
+                    if container.status in ("exited", "dead")
+                    else f"is {container.health or container.status}"
+                )
+                raise Unhealthy(_failure(host, container, why))
             else:
                 last[container.id] = verdict
         missing = [i for i in ids if i not in ready]
         if not missing:
             return [ready[i] for i in ids]
         if time.monotonic() >= deadline:
-            stuck = inspect(host, missing)
+            stuck = inspect(host, missing, timeout=10)
             reasons = "; ".join(
                 _failure(host, c, f"not ready after {policy.timeout:g}s ({last.get(c.id, '')})")
                 for c in stuck
             )
             raise Unhealthy(reasons or f"containers {missing} disappeared")
-        time.sleep(policy.interval)
+        time.sleep(min(policy.interval, max(0.0, deadline - time.monotonic())))
 
 
-def _verdict(host: Host, app: str, container: Container, policy: HealthPolicy) -> bool | str:
+def _verdict(host: Host, container: Container, policy: HealthPolicy, left: float) -> bool | str:
     """True ready, False failed for good, or a string saying what we still wait for."""
+    if policy.completes:
+        if container.status in ("exited", "dead"):
+            return container.exit_code == 0
+        return f"still {container.status}"
     if container.status in ("exited", "dead") or container.health == "unhealthy":
         return False
     if not container.running:
@@ -86,18 +111,19 @@ def _verdict(host: Host, app: str, container: Container, policy: HealthPolicy) -
         return True if container.health == "healthy" else f"health {container.health}"
     if not policy.http:
         return True
-    address = container.address(network_for(app))
+    address = container.address(policy.networks)
     if not address:
         return "no network address yet"
-    code = host.remote.run(probe_argv(address, policy.path), check=False).stdout.strip()
+    probe = probe_argv(address, policy.path, port=policy.port, max_time=min(2.0, left))
+    code = host.remote.run(probe, check=False, timeout=min(10.0, left + 2)).stdout.strip()
     if code.isdigit() and 0 < int(code) < 500:
         return True
-    return f"HTTP {code or 'no answer'} from {address}:{WEB_PORT}{policy.path}"
+    return f"HTTP {code or 'no answer'} from {host_port(address, policy.port)}{policy.path}"
 
 
 def _failure(host: Host, container: Container, why: str) -> str:
     logs = logs_tail(host, container)
-    text = f"{describe(container)} {why}, exit code {container.exit_code}"
+    text = f"{describe(container)} {why}"
     if logs:
         text += "\n    last log lines:\n" + "\n".join("      " + ln for ln in logs.splitlines())
     return text

@@ -10,15 +10,15 @@ from __future__ import annotations
 
 from ..appsettings import AppSettings
 from ..commands import compose, docker
+from ..commands.compose import Project
 from ..errors import LeoError
 from ..facts import ComposeModel, parse_image_origins
-from ..layout import AppPaths
 from .base import Host
 
 NO_PULL = {"never", "build"}
 
 
-def pull(host: Host, paths: AppPaths, model: ComposeModel, settings: AppSettings) -> None:
+def pull(host: Host, project: Project, model: ComposeModel, settings: AppSettings) -> None:
     by_image: dict[str, list[str]] = {}
     for name, spec in model.services.items():
         image = spec.get("image")
@@ -37,7 +37,9 @@ def pull(host: Host, paths: AppPaths, model: ComposeModel, settings: AppSettings
             return
         if settings.registry:
             login(host, settings)
-        result = host.remote.run(compose.pull(paths, wanted), check=False)
+        result = host.remote.run(
+            compose.pull(project, wanted), check=False, timeout=settings.command_timeout
+        )
         if not result.ok:
             raise LeoError(
                 f"docker compose pull failed on {host.name}; nothing was changed:\n"

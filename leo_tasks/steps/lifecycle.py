@@ -3,41 +3,49 @@
 from __future__ import annotations
 
 from ..commands import compose
-from ..layout import WEB_SERVICE, AppPaths
+from ..errors import StepFailed
+from ..layout import WEB_PORT, WEB_SERVICE, AppPaths
 from . import lock
 from . import rotate as rotate_step
 from .base import Host
 from .containers import containers
-from .health import web_policy
+from .serving import await_ready, switch_upstream
 
 
 def start(host: Host, paths: AppPaths) -> None:
-    """Start a stopped app; container addresses change across restarts, so re-sync nginx."""
-    _, settings = rotate_step.load_app(host, paths)
+    """Start a stopped app; container addresses change across restarts, so re-sync nginx.
+
+    Fails (and leaves nginx as it was) unless every web container is running and ready.
+    """
+    app = rotate_step.load_app(host, paths)
     if not containers(host, paths.app, WEB_SERVICE):
         host.note("nothing deployed yet: doing a first deploy")
         rotate_step.rotate(host, paths)
         return
     with lock.held(host, paths, "deploy", purpose="start"):
         with host.step("start containers"):
-            host.remote.run(compose.start(paths))
-        web = [c.id for c in containers(host, paths.app, WEB_SERVICE) if c.running]
-        ready = rotate_step.await_ready(
-            host, paths, web, web_policy(settings), remove_on_failure=False
-        )
-        rotate_step.switch_upstream(host, paths, ready)
+            host.remote.run(compose.start(app.project), timeout=app.settings.command_timeout)
+        web = containers(host, paths.app, WEB_SERVICE)
+        expected = app.model.replicas(WEB_SERVICE)
+        if len(web) < expected:
+            raise StepFailed(
+                f"{len(web)} web containers exist on {host.name}, {expected} expected: "
+                f"`leo rotate --app {paths.app}` creates them"
+            )
+        ready = await_ready(host, [c.id for c in web], app.web_policy())
+        switch_upstream(host, paths, ready, networks=app.networks, port=WEB_PORT)
 
 
 def stop(host: Host, paths: AppPaths) -> None:
-    rotate_step.load_app(host, paths)
+    app = rotate_step.load_app(host, paths)
     with lock.held(host, paths, "deploy", purpose="stop"):
         with host.step("stop containers"):
-            host.remote.run(compose.stop(paths))
+            host.remote.run(compose.stop(app.project), timeout=app.settings.command_timeout)
         # nginx must not keep pointing at stopped containers' (reusable) addresses.
-        rotate_step.switch_upstream(host, paths, [])
+        switch_upstream(host, paths, [], port=WEB_PORT)
 
 
 def run(host: Host, paths: AppPaths, service: str, command: str, *, tty: bool) -> int:
     """A one-off container removed afterwards; returns the command's exit status."""
-    rotate_step.load_app(host, paths)
-    return host.remote.interactive(compose.run(paths, service, command, tty=tty), pty=tty)
+    app = rotate_step.load_app(host, paths)
+    return host.remote.interactive(compose.run(app.project, service, command, tty=tty), pty=tty)

@@ -1,29 +1,33 @@
 """Releases: what each successful rotate deployed, and going back to one.
 
 Each rotate records `.leo/releases/<N>.json` (time, who, the compose file's
-hash, each service's image ID and registry digests) with a copy of the
-compose file, and tags the images `leo-<app>-<service>:release-<N>`, so a
-rollback finds them even after the original tag moved or `docker image prune`.
+hash, each service's image ID) with a copy of the compose file, and tags the
+images (see `release_tag`), so a rollback finds them even after the original
+tag moved or `docker image prune`.
+
+A rollback is recorded as a new release that names the release it went back
+to (`origin`) and the one it left (`rolled_back_from`). The next rollback
+skips both: rolling back twice goes further back, never forward again to the
+release that was just rolled back.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import yaml
-
 from ..commands import docker, fs
-from ..errors import StepFailed
+from ..errors import CommandFailed, StepFailed
 from ..facts import Container
 from ..layout import AppPaths
 from .base import Host, read_file
 from .lock import who
 
 KEEP = 20  # releases kept (with their image tags) per app
+SEPARATOR = "\x1e"  # between the files `load` reads in one command
 
 
 @dataclass(frozen=True)
@@ -32,8 +36,14 @@ class Release:
     time: str
     by: str
     compose_sha256: str
-    services: dict[str, dict[str, Any]]  # name -> {image, image_id, tag}
+    services: dict[str, dict[str, Any]]  # name -> {image, image_id, tag (None: untagged)}
     note: str = ""
+    origin: int = 0  # the release whose compose file and images this one runs
+    rolled_back_from: int | None = None  # the origin a rollback left
+
+    @property
+    def source(self) -> int:
+        return self.origin or self.number
 
 
 def releases_dir(paths: AppPaths) -> str:
@@ -44,32 +54,58 @@ def release_tag(app: str, service: str, number: int) -> str:
     return f"leo-{app}-{service}:release-{number}"
 
 
-def parse_releases(text: str) -> list[Release]:
-    """Concatenated release JSON documents -> releases, oldest first."""
-    decoder = json.JSONDecoder()
-    found, index = [], 0
-    text = text.strip()
-    while index < len(text):
-        raw, end = decoder.raw_decode(text, index)
-        found.append(Release(**raw))
-        index = end
-        while index < len(text) and text[index].isspace():
-            index += 1
-    return sorted(found, key=lambda r: r.number)
+@dataclass(frozen=True)
+class History:
+    releases: list[Release]  # oldest first
+    highest: int  # the highest number used, even by a record that could not be read
+    unreadable: list[str]  # "<file>: <why>"
 
 
-def load(host: Host, paths: AppPaths) -> list[Release]:
+def parse_history(text: str) -> History:
+    """The output of `load`'s command: SEPARATOR, file name, newline, JSON; per file."""
+    found: list[Release] = []
+    problems: list[str] = []
+    highest = 0
+    for chunk in text.split(SEPARATOR)[1:]:
+        name, _, body = chunk.partition("\n")
+        stem = name.rsplit("/", 1)[-1].removesuffix(".json")
+        if stem.isdigit():
+            highest = max(highest, int(stem))
+        try:
+            raw = json.loads(body)
+            known = {k: raw[k] for k in Release.__dataclass_fields__ if k in raw}
+            release = Release(**known)
+            if not isinstance(release.number, int) or not isinstance(release.services, dict):
+                raise TypeError("number or services of the wrong type")
+        except (ValueError, TypeError) as exc:
+            problems.append(f"{name}: {exc}")
+            continue
+        found.append(release)
+        highest = max(highest, release.number)
+    return History(sorted(found, key=lambda r: r.number), highest, problems)
+
+
+def read_history(host: Host, paths: AppPaths, *, sudo: bool = False) -> History:
     result = host.remote.run(
         [
             "sh",
             "-c",
-            'for f in "$1"/*.json; do [ -e "$f" ] && cat "$f"; done; true',
+            'for f in "$1"/*.json; do [ -e "$f" ] || continue; '
+            'printf "\\036%s\\n" "$f"; cat -- "$f"; done; true',
             "sh",
             releases_dir(paths),
         ],
         check=False,
+        sudo=sudo,
     )
-    return parse_releases(result.stdout)
+    history = parse_history(result.stdout)
+    for problem in history.unreadable:
+        host.note(f"skipping an unreadable release record: {problem}")
+    return history
+
+
+def load(host: Host, paths: AppPaths) -> list[Release]:
+    return read_history(host, paths).releases
 
 
 def record(
@@ -79,17 +115,30 @@ def record(
     running: list[Container],
     images: dict[str, str],
     note: str = "",
+    *,
+    origin: int = 0,
+    rolled_back_from: int | None = None,
 ) -> Release:
-    """Record the running release and tag its images."""
+    """Record the running release and tag its images.
+
+    Runs after the switch: nothing here may fail the deploy for a reason that
+    does not matter to what serves. A tag docker refuses is reported and
+    left out (a rollback to this release then uses the image as named).
+    """
     with host.step("record release") as line:
-        previous = load(host, paths)
-        number = (previous[-1].number + 1) if previous else 1
+        history = read_history(host, paths)
+        number = history.highest + 1
         services: dict[str, dict[str, Any]] = {}
+        untagged = []
         for container in running:
             if container.service in services:
                 continue
-            tag = release_tag(paths.app, container.service, number)
-            host.remote.run(docker.tag(container.image, tag))
+            tag: str | None = release_tag(paths.app, container.service, number)
+            try:
+                host.remote.run(docker.tag(container.image, tag))
+            except CommandFailed as exc:
+                untagged.append(f"{container.service} ({exc.stderr.strip() or exc.exited})")
+                tag = None
             services[container.service] = {
                 "image": images.get(container.service, ""),
                 "image_id": container.image,
@@ -102,13 +151,20 @@ def record(
             compose_sha256=hashlib.sha256(compose_text.encode()).hexdigest(),
             services=services,
             note=note,
+            origin=origin or number,
+            rolled_back_from=rolled_back_from,
         )
         base = f"{releases_dir(paths)}/{number}"
         host.remote.run(fs.mkdir(releases_dir(paths), mode=0o700))
         host.remote.put(compose_text.encode(), f"{base}.compose.yml", mode=0o600)
-        host.remote.put(json.dumps(release.__dict__, indent=1).encode(), f"{base}.json", mode=0o600)
-        _prune(host, paths, previous)
+        host.remote.put(json.dumps(asdict(release), indent=1).encode(), f"{base}.json", mode=0o600)
+        _prune(host, paths, history.releases)
         line.outcome = f"release {number}" + (f" ({note})" if note else "")
+        if untagged:
+            line.details = [
+                f"could not tag the image of {', '.join(untagged)} for rollbacks; a rollback "
+                "to this release uses the image by its name"
+            ]
     return release
 
 
@@ -116,26 +172,25 @@ def _prune(host: Host, paths: AppPaths, previous: list[Release]) -> None:
     old = previous[: max(0, len(previous) + 1 - KEEP)]
     if not old:
         return
-    tags = [s["tag"] for r in old for s in r.services.values()]
-    host.remote.run(docker.remove_images(tags), check=False)
+    tags = [s["tag"] for r in old for s in r.services.values() if s.get("tag")]
+    if tags:
+        host.remote.run(docker.remove_images(tags), check=False)
     files = [
         f"{releases_dir(paths)}/{r.number}.{ext}" for r in old for ext in ("json", "compose.yml")
     ]
     host.remote.run(["rm", "-f", "--", *files])
 
 
-def pinned_compose(host: Host, paths: AppPaths, release: Release) -> str:
-    """The release's compose file with every recorded service pinned to its release tag."""
+def compose_of(host: Host, paths: AppPaths, release: Release) -> str:
     text = read_file(host, f"{releases_dir(paths)}/{release.number}.compose.yml")
     if text is None:
         raise StepFailed(f"the compose file of release {release.number} is missing on {host.name}")
-    doc = yaml.safe_load(text)
-    for name, info in release.services.items():
-        if name in doc.get("services", {}):
-            doc["services"][name]["image"] = info["tag"]
-            doc["services"][name]["pull_policy"] = "never"
-    header = f"# Rollback to release {release.number} (images pinned by leo).\n"
-    return header + yaml.safe_dump(doc, sort_keys=False)
+    return text
+
+
+def pinned_images(release: Release) -> dict[str, str]:
+    """service -> the release's own image tag, for services that were tagged."""
+    return {name: info["tag"] for name, info in release.services.items() if info.get("tag")}
 
 
 def describe(releases: list[Release]) -> list[str]:
@@ -143,7 +198,7 @@ def describe(releases: list[Release]) -> list[str]:
     for index, release in enumerate(reversed(releases)):
         mark = "*" if index == 0 else " "
         images = ", ".join(
-            f"{name}={info['image'] or '?'}@{info['image_id'][7:19]}"
+            f"{name}={info.get('image') or '?'}@{str(info.get('image_id', ''))[7:19]}"
             for name, info in sorted(release.services.items())
         )
         note = f"  ({release.note})" if release.note else ""
@@ -155,14 +210,27 @@ def describe(releases: list[Release]) -> list[str]:
 
 
 def rollback_target(history: list[Release], to: int | None) -> Release:
-    if to is None:
-        if len(history) < 2:
-            raise StepFailed(
-                f"there is no previous release to roll back to ({len(history)} recorded)"
-            )
-        return history[-2]
-    for release in history:
-        if release.number == to:
+    """Release `to`, or the newest earlier release that runs neither what is current
+    nor anything a rollback already left."""
+    if to is not None:
+        for release in history:
+            if release.number == to:
+                return release
+        known = ", ".join(str(r.number) for r in history) or "none"
+        raise StepFailed(f"no release {to} recorded (known: {known})")
+    if not history:
+        raise StepFailed("there is no release to roll back from (none recorded)")
+    current = history[-1]
+    left = {r.rolled_back_from for r in history if r.rolled_back_from} | {current.source}
+    for release in reversed(history[:-1]):
+        if release.source not in left:
             return release
-    known = ", ".join(str(r.number) for r in history) or "none"
-    raise StepFailed(f"no release {to} recorded (known: {known})")
+    raise StepFailed(
+        f"there is no earlier release to roll back to: release {current.number} is current"
+        + (
+            f" and rollbacks already left {', '.join(map(str, sorted(left - {current.source})))}"
+            if left - {current.source}
+            else ""
+        )
+        + "; pick one with --to N (see `leo releases`)"
+    )

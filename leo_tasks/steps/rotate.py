@@ -1,31 +1,51 @@
-"""`leo rotate`: replace an app's containers without dropping a request.
+"""`leo rotate` / `leo deploy`: replace an app's containers without dropping a request.
 
-For the web service: start N new containers next to the old ones, wait until
-they are ready, point nginx at them (one `nginx -t`, one reload), let
-in-flight requests drain, then stop and remove the old ones by ID. If the new
-containers never get ready, or nginx refuses the config, the new containers
-are removed and nginx and the old containers are left exactly as they were.
+1. Read the compose file of this run (the live one, or the file a deploy
+   uploaded as a candidate beside it) the way compose resolves it on the host.
+2. Pull the images that come from a registry.
+3. Start the new release beside the old one: services the file adds, one-shot
+   services web waits for (migrations) run to completion, then N new web
+   containers and new containers of LEO_ROTATE_SERVICES; wait until every one
+   is ready.
+4. Switch: the upstream (and a new site) in one nginx transaction, tested,
+   reloaded and confirmed.
+5. Drain, retire the old containers and the services the file dropped, update
+   the other services, install the compose file, record the release.
 
-The first deploy (nothing running) brings every service up and serves web at once.
+Until the switch, a failure puts everything back: containers this run created
+are removed, those it started are stopped, nginx's files are restored, and the
+candidate compose file is deleted, so the next `leo rotate` deploys what was
+there before. After the switch the new release is serving; what fails then is
+reported and the rest still runs.
+
+The first deploy (no web container running) brings every service up with
+compose's own ordering and fails unless every web container is ready.
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from .. import templates
+from .. import rotatable
 from ..appsettings import AppSettings
 from ..commands import compose, docker, fs
+from ..commands.compose import Project
 from ..envfile import EnvFile
 from ..errors import LeoError, StepFailed
 from ..facts import ComposeModel, Container
-from ..layout import WEB_SERVICE, AppPaths
-from . import images, lock, nginx, releases
+from ..layout import WEB_PORT, WEB_SERVICE, AppPaths
+from . import images, lock, releases
+from .app import AppFiles, stage
 from .base import Host, read_file
-from .containers import compose_model, containers, describe, network_for
+from .containers import compose_model, containers, describe
 from .health import HealthPolicy, wait_ready, web_policy
+from .serving import Switch, await_ready, drain, restored_message, retire, switch_upstream
+
+# States of a web (or rotated) container that only a failed or killed run leaves
+# behind. Other services' stopped containers are the user's (a database after
+# `leo stop`, a paused service) and are never removed.
+LEFTOVER_STATES = ("exited", "created", "dead")
+ENV_LOCK_WAIT = 60.0  # an env.set holds it for a second
 
 
 @dataclass
@@ -36,12 +56,39 @@ class RotateResult:
     release: int = 0
 
 
-def load_app(host: Host, paths: AppPaths) -> tuple[ComposeModel, AppSettings]:
-    model = compose_model(host, paths)
-    if WEB_SERVICE not in model.services:
-        raise StepFailed(f"{paths.compose_file} on {host.name} has no `{WEB_SERVICE}` service")
+@dataclass(frozen=True)
+class App:
+    """An app as one run deploys it: its compose model and LEO_* settings."""
+
+    project: Project
+    model: ComposeModel
+    settings: AppSettings
+
+    @property
+    def rotated(self) -> tuple[str, ...]:
+        """Services replaced side by side: web, then LEO_ROTATE_SERVICES."""
+        extra = [s for s in self.settings.rotate_services if s in self.model.services]
+        return (WEB_SERVICE, *extra)
+
+    @property
+    def networks(self) -> list[str]:
+        return self.model.reachable_networks(WEB_SERVICE)
+
+    def web_policy(self) -> HealthPolicy:
+        return web_policy(self.settings, self.networks)
+
+    def service_policy(self) -> HealthPolicy:
+        return HealthPolicy(http=False, timeout=self.settings.health_timeout)
+
+
+def load_app(host: Host, paths: AppPaths, project: Project | None = None) -> App:
+    """Read the app as compose resolves it; refuse (exit 2) what cannot be rotated."""
+    project = project or Project.live(paths)
+    model = compose_model(host, project)
     env = EnvFile.parse(read_file(host, paths.env_file) or "").values()
-    return model, AppSettings.from_env(env)
+    settings = AppSettings.from_env(env)
+    rotatable.check(model, WEB_SERVICE, settings.rotate_services)
+    return App(project, model, settings)
 
 
 def rotate(
@@ -49,25 +96,209 @@ def rotate(
     paths: AppPaths,
     *,
     lock_wait: float = 0.0,
-    before: Callable[[], object] | None = None,
+    files: AppFiles | None = None,
     note: str = "",
+    origin: int = 0,
+    rolled_back_from: int | None = None,
 ) -> RotateResult:
-    """Rotate under the app's deploy lock; `before` runs first under the same lock
-    (deploy uploads its files there, so no other run sees them half-way)."""
-    with lock.held(host, paths, "deploy", purpose="rotate", wait=lock_wait):
-        if before is not None:
-            before()
+    """Deploy under the app's deploy lock, and its env lock so that no `env.set`
+    lands half-way through (a release reads one env file). `files` (deploy,
+    rollback) are the new compose file and site: used only if the deploy works."""
+    with (
+        lock.held(host, paths, "deploy", purpose="rotate", wait=lock_wait) as lease,
+        lock.held(host, paths, "env", purpose="rotate", wait=ENV_LOCK_WAIT),
+    ):
+        run = _Run(host, paths, lease, note)
+        run.provenance = {"origin": origin, "rolled_back_from": rolled_back_from}
+        try:
+            project = stage(host, paths, files or AppFiles())
+            return run.deploy(project, files.nginx_site if files else None)
+        except LeoError as exc:
+            raise run.failed(exc) from exc
+        except KeyboardInterrupt:
+            run.failed(LeoError("interrupted"))
+            raise
+        finally:
+            if files is not None and files.compose is not None:
+                # Moved into place on success; any other end of the run drops it.
+                host.remote.run(fs.remove_file(paths.candidate_compose_file), check=False)
+
+
+class _Run:
+    """One rotate: its phases, and what to put back if it fails before the switch."""
+
+    def __init__(self, host: Host, paths: AppPaths, lease: lock.Lease, note: str) -> None:
+        self.host = host
+        self.paths = paths
+        self.lease = lease
+        self.note = note
+        self.before: list[Container] | None = None  # the containers to go back to
+        self.serving = False  # a previous release was serving when this run started
+        self.switched = False
+        self.provenance: dict[str, int | None] = {}
+
+    def deploy(self, project: Project, site: str | None) -> RotateResult:
+        host, paths = self.host, self.paths
         with host.step("read app") as line:
-            model, settings = load_app(host, paths)
-            line.outcome = f"services: {', '.join(sorted(model.services))}"
+            app = load_app(host, paths, project)
+            line.outcome = f"services: {', '.join(sorted(app.model.services))}"
+        images.pull(host, project, app.model, app.settings)
         _remove_temp_files(host, paths)
-        images.pull(host, paths, model, settings)
-        result = _rotate_locked(host, paths, model, settings)
-        compose_text = read_file(host, paths.compose_file) or ""
-        running = [c for c in containers(host, paths.app) if c.running]
-        refs = {name: spec.get("image", "") for name, spec in model.services.items()}
-        result.release = releases.record(host, paths, compose_text, running, refs, note).number
+        found = containers(host, paths.app)
+        leftovers = [c for c in found if c.service in app.rotated and c.status in LEFTOVER_STATES]
+        if leftovers:
+            _remove(host, leftovers, f"remove leftovers {', '.join(c.name for c in leftovers)}")
+        current = [c for c in found if c not in leftovers]
+        running_web = [c for c in current if c.service == WEB_SERVICE and c.running]
+        self.before, self.serving = current, bool(running_web)
+
+        self.lease.check()
+        if running_web:
+            result, switch = self._start_beside_old(app, current, site)
+        else:
+            result, switch = self._first_deploy(app, site)
+        self.switched = True
+        return self._finish(app, current, switch, result)
+
+    def _first_deploy(self, app: App, site: str | None) -> tuple[RotateResult, Switch]:
+        host, paths = self.host, self.paths
+        replicas = app.model.replicas(WEB_SERVICE)
+        with host.step("first deploy: start all services") as line:
+            # Compose's own ordering: dependencies first, migrations
+            # (service_completed_successfully) run to completion before web.
+            host.remote.run(
+                compose.up(app.project, scale={WEB_SERVICE: replicas}),
+                timeout=app.settings.command_timeout + app.settings.release_timeout,
+            )
+            started = [c for c in containers(host, paths.app) if c.service in app.rotated]
+            web = [c for c in started if c.service == WEB_SERVICE]
+            line.outcome = ", ".join(describe(c) for c in web) or "no web container"
+        if len(web) < replicas:
+            raise StepFailed(
+                f"docker compose created {len(web)} web containers on {host.name}, "
+                f"{replicas} expected"
+            )
+        # Every web container must be ready, a crashed one included: a first
+        # deploy that serves 502 is a failed deploy.
+        ready = await_ready(host, [c.id for c in web], app.web_policy())
+        others = [c.id for c in started if c.service != WEB_SERVICE]
+        if others:
+            await_ready(host, others, app.service_policy(), title="wait until services are ready")
+        self.lease.check()
+        switch = switch_upstream(
+            host, paths, ready, networks=app.networks, port=WEB_PORT, site=site
+        )
+        return RotateResult(first_deploy=True, started=[c.name for c in ready]), switch
+
+    def _start_beside_old(
+        self, app: App, current: list[Container], site: str | None
+    ) -> tuple[RotateResult, Switch]:
+        host, paths, model = self.host, self.paths, app.model
+        release_phase = model.release_phase(app.rotated)
+        running = {c.service for c in current if c.running}
+        added = [
+            s
+            for s in model.services
+            if s not in running and s not in app.rotated and s not in release_phase
+        ]
+        if added:  # e.g. a service new in the compose file: web may depend on it
+            with host.step(f"start services {', '.join(added)}"):
+                host.remote.run(
+                    compose.up(app.project, added, no_deps=True),
+                    timeout=app.settings.command_timeout,
+                )
+            needed = {d for s in app.rotated for d in model.depends_on(s)}
+            wait_for = [
+                c.id for c in containers(host, paths.app) if c.service in needed & set(added)
+            ]
+            if wait_for:
+                await_ready(host, wait_for, app.service_policy(), title="wait until they are ready")
+        for service in release_phase:
+            _run_to_completion(host, app, service)
+
+        new: dict[str, list[Container]] = {}
+        for service in app.rotated:
+            old = [c for c in current if c.service == service]
+            new[service] = _start_beside(host, app, service, old)
+        ready = await_ready(host, [c.id for c in new[WEB_SERVICE]], app.web_policy())
+        others = [c.id for s in app.rotated[1:] for c in new[s]]
+        if others:
+            await_ready(host, others, app.service_policy(), title="wait until services are ready")
+
+        self.lease.check()
+        switch = switch_upstream(
+            host, paths, ready, networks=app.networks, port=WEB_PORT, site=site
+        )
+        return RotateResult(started=[c.name for cs in new.values() for c in cs]), switch
+
+    def _finish(
+        self, app: App, current: list[Container], switch: Switch, result: RotateResult
+    ) -> RotateResult:
+        """After the switch: the new release serves. Every step still runs; what
+        fails is reported at the end (exit 1) with what is serving."""
+        host, paths, model = self.host, self.paths, app.model
+        problems: list[str] = []
+
+        def attempt(action, *args) -> None:
+            try:
+                action(*args)
+            except LeoError as exc:
+                problems.append(str(exc))
+
+        if switch.changed:
+            attempt(drain, host, switch.old_workers, app.settings.drain_seconds)
+        for service in app.rotated:
+            old = [c for c in current if c.service == service]
+            attempt(retire, host, old, f"retire {', '.join(c.name for c in old)}")
+            result.retired += [c.name for c in old]
+        dropped = [c for c in current if c.service not in model.services]
+        attempt(
+            retire,
+            host,
+            dropped,
+            f"remove {', '.join(sorted({c.service for c in dropped}))}: "
+            "no longer in the compose file",
+        )
+        release_phase = model.release_phase(app.rotated)
+        converge = [s for s in model.services if s not in app.rotated and s not in release_phase]
+        if converge:
+            attempt(_update, host, app, converge)
+        if app.project.file != paths.compose_file:
+            attempt(_install_compose_file, host, paths, app.project)
+        try:
+            running = [c for c in containers(host, paths.app) if c.running]
+            compose_text = read_file(host, paths.compose_file) or ""
+            refs = {name: spec.get("image", "") for name, spec in model.services.items()}
+            recorded = releases.record(
+                host, paths, compose_text, running, refs, self.note, **self.provenance
+            )
+            result.release = recorded.number
+        except LeoError as exc:
+            problems.append(f"recording the release failed: {exc}")
+        if problems:
+            serving = ", ".join(result.started) or "the new containers"
+            raise AfterSwitch(
+                f"the new release is serving ({serving}), but:\n  - "
+                + "\n  - ".join(p.replace("\n", "\n    ") for p in problems)
+                + f"\n  fix the cause, then `leo rotate --app {paths.app}` finishes the job"
+            )
         return result
+
+    def failed(self, exc: LeoError) -> LeoError:
+        """The error to report, after putting back what this run changed."""
+        if isinstance(exc, AfterSwitch) or self.switched:
+            return exc
+        if self.before is None:
+            outcome = "nothing on the host was changed"
+        else:
+            outcome = restored_message(self.host, self.paths.app, self.before, serving=self.serving)
+        failure = LeoError(f"{exc}\n  {outcome}; no release was recorded")
+        failure.exit_code = exc.exit_code
+        return failure
+
+
+class AfterSwitch(LeoError):
+    """The new release serves, but a step after the switch failed."""
 
 
 def _remove_temp_files(host: Host, paths: AppPaths) -> None:
@@ -76,163 +307,57 @@ def _remove_temp_files(host: Host, paths: AppPaths) -> None:
         host.note(f"removed {len(found)} temp files left by an interrupted run")
 
 
-def _rotate_locked(
-    host: Host, paths: AppPaths, model: ComposeModel, settings: AppSettings
-) -> RotateResult:
-    result = RotateResult()
-    current = containers(host, paths.app)
-    _remove_leftovers(host, [c for c in current if not c.running])
-    running_web = [c for c in current if c.running and c.service == WEB_SERVICE]
-    policy = web_policy(settings)
-
-    if not running_web:
-        result.first_deploy = True
-        with host.step("first deploy: start all services") as line:
-            host.remote.run(
-                compose.up(
-                    paths, remove_orphans=True, scale={WEB_SERVICE: model.replicas(WEB_SERVICE)}
-                )
-            )
-            web = [c for c in containers(host, paths.app, WEB_SERVICE) if c.running]
-            line.outcome = ", ".join(c.name for c in web) or "no web container running"
-        new = await_ready(host, paths, [c.id for c in web], policy, remove_on_failure=False)
-        switch_upstream(host, paths, new)
-        result.started = [c.name for c in new]
-        return result
-
-    others = [s for s in model.services if s != WEB_SERVICE]
-    running_services = {c.service for c in current if c.running}
-    missing = [s for s in others if s not in running_services]
-    if missing:  # e.g. a service added to the compose file: web may depend on it
-        with host.step(f"start new services {', '.join(missing)}"):
-            host.remote.run(compose.up(paths, missing, no_deps=True))
-
-    new = _start_beside(host, paths, WEB_SERVICE, running_web, model.replicas(WEB_SERVICE))
-    ready = await_ready(host, paths, [c.id for c in new], policy, remove_on_failure=True)
-    old_workers = nginx.workers(host)
-    try:
-        switched = switch_upstream(host, paths, ready)
-    except LeoError:
-        _remove(host, new, "remove new containers")
-        raise
-    result.started = [c.name for c in ready]
-    if switched:
-        _drain(host, old_workers, settings.drain_seconds)
-    _retire(host, running_web)
-    result.retired = [c.name for c in running_web]
-
-    for service in settings.rotate_services:
-        if service not in model.services:
-            host.note(f"LEO_ROTATE_SERVICES names {service!r}, which is not in the compose file")
-            continue
-        old = [c for c in current if c.running and c.service == service]
-        fresh = _start_beside(host, paths, service, old, model.replicas(service))
-        await_ready(
-            host,
-            paths,
-            [c.id for c in fresh],
-            HealthPolicy(http=False, timeout=settings.health_timeout),
-            remove_on_failure=True,
+def _run_to_completion(host: Host, app: App, service: str) -> None:
+    """The release phase: run a one-shot (a migration) that web waits for, to exit 0,
+    before any new web container starts; a failure stops the deploy before the switch."""
+    with host.step(f"release phase: run {service} to completion") as line:
+        host.remote.run(
+            compose.up(app.project, [service], no_deps=True, force_recreate=True),
+            timeout=app.settings.command_timeout,
         )
-        _retire(host, old)
-
-    converge = [s for s in others if s not in settings.rotate_services]
-    if converge:
-        with host.step(f"update {', '.join(converge)}"):
-            host.remote.run(compose.up(paths, converge, no_deps=True, remove_orphans=True))
-    return result
+        ids = [c.id for c in containers(host, app.project.app, service)]
+        policy = HealthPolicy(completes=True, timeout=app.settings.release_timeout)
+        wait_ready(host, ids, policy)
+        line.outcome = "exited 0"
 
 
-def _start_beside(
-    host: Host, paths: AppPaths, service: str, old: list[Container], count: int
-) -> list[Container]:
-    """Start `count` new containers of `service` next to `old`, with the current config."""
+def _start_beside(host: Host, app: App, service: str, old: list[Container]) -> list[Container]:
+    """Start the service's replica count of new containers next to `old`."""
+    count = app.model.replicas(service)
     with host.step(f"start {count} new {service}") as line:
         host.remote.run(
             compose.up(
-                paths, [service], no_deps=True, no_recreate=True, scale={service: len(old) + count}
-            )
+                app.project,
+                [service],
+                no_deps=True,
+                no_recreate=True,
+                scale={service: len(old) + count},
+            ),
+            timeout=app.settings.command_timeout,
         )
         old_ids = {c.id for c in old}
-        new = [c for c in containers(host, paths.app, service) if c.id not in old_ids]
+        new = [c for c in containers(host, app.project.app, service) if c.id not in old_ids]
         line.outcome = ", ".join(c.name for c in new)
     if not new:
         raise StepFailed(f"docker compose started no new {service} container on {host.name}")
     return new
 
 
-def await_ready(
-    host: Host, paths: AppPaths, ids: list[str], policy: HealthPolicy, *, remove_on_failure: bool
-) -> list[Container]:
-    with host.step("wait until ready") as line:
-        try:
-            ready = wait_ready(host, paths.app, ids, policy)
-        except LeoError:
-            if remove_on_failure:
-                host.remote.run(docker.remove(ids), check=False)
-                host.note("removed the new containers; the previous release keeps serving")
-            raise
-        line.outcome = ", ".join(describe(c) for c in ready)
-    return ready
-
-
-def switch_upstream(host: Host, paths: AppPaths, web: list[Container]) -> bool:
-    """Point nginx at `web` (one test, one reload); returns False if it already did."""
-    with host.step("switch nginx upstream") as line:
-        addresses = []
-        for container in web:
-            address = container.address(network_for(paths.app))
-            if not address:
-                raise StepFailed(
-                    f"{describe(container)} has no address on network "
-                    f"{network_for(paths.app)} (networks: {', '.join(container.networks)})"
-                )
-            addresses.append(address)
-        content = templates.upstream(paths, addresses, [c.name for c in web])
-        changed = nginx.apply(host, [nginx.FileChange(paths.upstream_conf, content)])
-        line.outcome = (", ".join(addresses) or "no containers") + (
-            "" if changed else " (unchanged)"
-        )
-    return changed
-
-
-def _drain(host: Host, old_workers: list[int], max_seconds: float) -> None:
-    """Wait until no request can still reach the old containers.
-
-    `nginx -s reload` returns before nginx has switched: the old workers keep
-    serving what they accepted, with the old upstream. Once they have exited,
-    nothing is in flight to the old containers. Not a blind sleep: it ends as
-    soon as they are gone, and at `max_seconds` for long-lived connections.
-    """
-    with host.step("drain old nginx workers") as line:
-        if not old_workers:  # `ps` unavailable: fall back to a short grace period
-            time.sleep(min(2.0, max_seconds))
-            line.outcome = "could not list nginx workers; waited"
-            return
-        still = nginx.wait_retired(host, old_workers, max_seconds)
-        line.outcome = (
-            f"{len(still)} old workers still busy after {max_seconds:g}s "
-            "(long-lived connections); going on"
-            if still
-            else "done"
+def _update(host: Host, app: App, services: list[str]) -> None:
+    """Bring the services that are not rotated up to date (recreated if changed)."""
+    with host.step(f"update {', '.join(services)}"):
+        host.remote.run(
+            compose.up(app.project, services, no_deps=True), timeout=app.settings.command_timeout
         )
 
 
-def _retire(host: Host, old: list[Container]) -> None:
-    if not old:
-        return
-    with host.step(f"retire {', '.join(c.name for c in old)}"):
-        ids = [c.id for c in old]
-        host.remote.run(docker.stop(ids))  # honours each container's stop_grace_period
-        host.remote.run(docker.remove(ids))
+def _install_compose_file(host: Host, paths: AppPaths, project: Project) -> None:
+    with host.step("install docker-compose.yml"):
+        host.remote.run(
+            fs.install_candidate(project.file, paths.compose_file, paths.previous_compose_file)
+        )
 
 
 def _remove(host: Host, items: list[Container], title: str) -> None:
     with host.step(title):
         host.remote.run(docker.remove([c.id for c in items]), check=False)
-
-
-def _remove_leftovers(host: Host, leftovers: list[Container]) -> None:
-    """Stopped containers (a failed run, a `leo stop`) would be counted by `--scale`."""
-    if leftovers:
-        _remove(host, leftovers, f"remove stopped {', '.join(c.name for c in leftovers)}")

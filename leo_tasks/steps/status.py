@@ -7,35 +7,39 @@ from ..facts import parse_upstream
 from ..layout import WEB_SERVICE, AppPaths
 from . import lock, releases
 from .base import Host, read_file
-from .containers import containers, network_for
+from .containers import containers
 
 
 def status(host: Host, paths: AppPaths) -> tuple[list[str], bool]:
     """Lines describing the app, and whether nginx points at exactly the running web
-    containers."""
+    containers. One-off containers (`leo run`) are listed apart and never counted."""
     upstream_text = read_file(host, paths.upstream_conf)
     if upstream_text is None:
         raise StepFailed(f"app {paths.app!r} does not exist on {host.name}")
     upstream = parse_upstream(upstream_text)
-    found = containers(host, paths.app)
+    found = containers(host, paths.app, oneoffs=True)
+    services = [c for c in found if not c.oneoff]
     lines = ["containers:"]
-    for c in found:
+    for c in services:
         health = f" {c.health}" if c.health else ""
         ips = ",".join(ip for ip in c.networks.values() if ip) or "-"
         lines.append(f"  {c.name:<28} {c.status}{health:<11} {ips:<15} {c.short_id}")
-    if not found:
+    if not services:
         lines.append("  (none)")
-    web_ips = sorted(
-        c.address(network_for(paths.app)) or "?"
-        for c in found
-        if c.running and c.service == WEB_SERVICE
-    )
+    oneoffs = [c for c in found if c.oneoff]
+    if oneoffs:
+        lines.append("one-off containers (leo run): " + ", ".join(c.name for c in oneoffs))
+    web = [c for c in services if c.running and c.service == WEB_SERVICE]
+    # nginx agrees when each running web container is in the upstream, by one of
+    # its addresses, and the upstream holds nothing else.
+    matched = sorted(next((ip for ip in c.networks.values() if ip in upstream), "?") for c in web)
     lines.append(f"nginx upstream: {', '.join(upstream) or '(nothing deployed)'}")
-    agree = sorted(upstream) == web_ips
+    agree = "?" not in matched and matched == sorted(upstream)
+    web_ips = ", ".join(",".join(ip for ip in c.networks.values() if ip) for c in web)
     lines.append(
         "agree: yes"
         if agree
-        else f"agree: NO (running web containers: {', '.join(web_ips) or 'none'}); "
+        else f"agree: NO (running web containers: {web_ips or 'none'}); "
         "`leo rotate` or `leo start` re-syncs"
     )
     lines += [f"lock: {line}" for line in lock.inspect(host, paths)]

@@ -7,7 +7,7 @@ import pytest
 from leo_tasks.commands import compose, docker, fs, nginx
 from leo_tasks.layout import AppPaths
 
-SHOP = AppPaths("shop")
+SHOP = compose.Project.live(AppPaths("shop"))
 BASE = [
     "docker",
     "compose",
@@ -123,7 +123,7 @@ def test_compose_run_uses_sh_c_and_no_tty_flag_only_without_tty(tty, flags):
 
 
 def test_compose_builders_follow_the_app_paths():
-    other = AppPaths("my_app-2")
+    other = compose.Project.live(AppPaths("my_app-2"))
     assert compose.base(other)[5:] == [
         "my_app-2",
         "--project-directory",
@@ -231,7 +231,29 @@ def test_fs(argv, expected):
 
 def test_nginx():
     assert nginx.test() == ["nginx", "-t"]
-    assert nginx.reload() == ["nginx", "-s", "reload"]
+    assert nginx.dump() == ["nginx", "-T"]
+
+
+def test_nginx_reload_is_confirmed_by_new_workers_of_the_pid_files_master():
+    argv = nginx.reload_confirmed(10)
+    assert argv[:2] == ["sh", "-c"] and argv[3:] == ["sh", "10"]
+    script = argv[2]
+    # The master comes from nginx's own pid file, never from `ps -C nginx`.
+    assert "--pid-path=" in script and "--ppid" in script and "ps -C" not in script
+    assert "nginx -s reload" in script
+
+
+def test_candidate_compose_file_is_run_by_its_own_path():
+    candidate = compose.Project(AppPaths("shop"), "/home/leo-deploy/apps/shop/.leo/c.yml")
+    argv = compose.up(candidate, ["web"], no_deps=True, force_recreate=True)
+    assert argv[5:10] == [
+        "shop",
+        "--project-directory",
+        "/home/leo-deploy/apps/shop",
+        "--file",
+        "/home/leo-deploy/apps/shop/.leo/c.yml",
+    ]
+    assert argv[-4:] == ["--no-deps", "--force-recreate", "--", "web"]
 
 
 # ---- all builders ----------------------------------------------------------------
@@ -272,7 +294,7 @@ def test_compose_pull_names_services_after_double_dash():
     from leo_tasks.commands import compose as compose_cmds
     from leo_tasks.layout import AppPaths
 
-    assert compose_cmds.pull(AppPaths("shop"), ["web", "worker"])[-5:] == [
+    assert compose_cmds.pull(SHOP, ["web", "worker"])[-5:] == [
         "pull",
         "--quiet",
         "--",

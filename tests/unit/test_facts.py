@@ -12,7 +12,8 @@ from leo_tasks.facts import (
     parse_compose_config,
     parse_ids,
     parse_inspect,
-    parse_nginx_workers,
+    parse_default_servers,
+    parse_nginx_version,
     parse_sha256sum,
 )
 
@@ -84,7 +85,7 @@ def test_inspect_exited_container(captured):
     assert broken.health is None
     # An exited container stays attached to its network, without an address.
     assert broken.networks == {"capture_default": ""}
-    assert broken.address("capture_default") is None
+    assert broken.address(["capture_default"]) is None
 
 
 def test_inspect_container_whose_health_is_still_starting(captured):
@@ -98,22 +99,24 @@ def test_inspect_container_whose_health_is_still_starting(captured):
 @pytest.mark.parametrize(
     ("name", "preferred", "expected"),
     [
-        # Two networks: the project's default network is where nginx reaches web.
-        ("capture-web-1", "capture_default", "172.20.0.2"),
-        ("capture-web-1", "capture_extra", "172.19.0.2"),
-        # Two networks and neither is the preferred one: no guessing.
-        ("capture-web-1", "other_default", None),
-        # One network: its address, whatever the preferred name.
-        ("capture-worker-1", "capture_default", "172.20.0.3"),
-        ("capture-worker-1", "other_default", "172.20.0.3"),
+        # Two networks: the first preferred one the container is on wins.
+        ("capture-web-1", ["capture_default", "capture_extra"], "172.20.0.2"),
+        ("capture-web-1", ["capture_extra", "capture_default"], "172.19.0.2"),
+        ("capture-web-1", ["other_default", "capture_extra"], "172.19.0.2"),
+        # Preferred networks it is not on: no guessing.
+        ("capture-web-1", ["other_default"], None),
+        ("capture-worker-1", ["other_default"], None),
+        # Nothing preferred: its only address, or nothing when it has several.
+        ("capture-worker-1", [], "172.20.0.3"),
+        ("capture-web-1", [], None),
     ],
 )
-def test_address_prefers_the_project_default_network(running, name, preferred, expected):
+def test_address_takes_the_first_preferred_network(running, name, preferred, expected):
     assert running[name].address(preferred) == expected
 
 
-def test_address_skips_networks_without_an_ip():
-    container = Container(
+def _container(**changes) -> Container:
+    base = dict(
         id="x" * 64,
         name="n",
         project="p",
@@ -124,9 +127,50 @@ def test_address_skips_networks_without_an_ip():
         health=None,
         created="",
         started_at="",
-        networks={"p_default": "", "p_extra": "10.0.0.5"},
     )
-    assert container.address("p_default") == "10.0.0.5"
+    return Container(**{**base, **changes})
+
+
+def test_address_skips_networks_without_an_ip():
+    container = _container(networks={"p_default": "", "p_extra": "10.0.0.5"})
+    assert container.address(["p_default", "p_extra"]) == "10.0.0.5"
+    assert container.address([]) == "10.0.0.5"
+
+
+def _inspect_item(labels: dict, networks: dict) -> dict:
+    return {
+        "Id": "c" * 64,
+        "Name": "/p-web-run-1",
+        "Config": {"Labels": labels},
+        "State": {"Status": "running"},
+        "NetworkSettings": {"Networks": networks},
+    }
+
+
+def test_one_off_containers_are_marked():
+    labels = {
+        "com.docker.compose.project": "p",
+        "com.docker.compose.service": "web",
+        "com.docker.compose.oneoff": "True",
+    }
+    item = _inspect_item(labels, {"p_default": {"IPAddress": "172.18.0.9"}})
+    service = _inspect_item({**labels, "com.docker.compose.oneoff": "False"}, {})
+    oneoff, regular = parse_inspect(json.dumps([item, service]))
+    assert oneoff.oneoff and not regular.oneoff
+
+
+def test_ipv6_only_network_gives_the_global_ipv6_address():
+    net = {"IPAddress": "", "GlobalIPv6Address": "fd00:1::5"}
+    (container,) = parse_inspect(json.dumps([_inspect_item({}, {"p_v6": net})]))
+    assert container.networks == {"p_v6": "fd00:1::5"}
+    assert container.address(["p_v6"]) == "fd00:1::5"
+
+
+def test_host_port_brackets_ipv6():
+    from leo_tasks.facts import host_port
+
+    assert host_port("172.18.0.2", 5000) == "172.18.0.2:5000"
+    assert host_port("fd00:1::5", 8000) == "[fd00:1::5]:8000"
 
 
 @pytest.mark.parametrize("text", ["", "[]", "[]\n"])
@@ -148,7 +192,7 @@ def test_inspect_tolerates_missing_sections():
     assert container.status == "unknown"
     assert container.health is None
     assert container.networks == {}
-    assert container.address("p_default") is None
+    assert container.address(["p_default"]) is None
 
 
 def test_parse_ids():
@@ -220,30 +264,40 @@ def test_sha256sum_keeps_spaces_in_paths_and_skips_noise():
     assert parse_sha256sum(text) == {"/srv/a b.txt": digest}
 
 
-# ---- nginx workers -----------------------------------------------------------------
+# ---- nginx -T and -v ----------------------------------------------------------------
 
 
-def test_nginx_workers_captured(captured):
-    # `ps -C nginx -o pid=,args=` on the test host: two workers and the master.
-    text = captured("ps-nginx-procps4.0.2-nginx1.22.1.txt")
-    assert parse_nginx_workers(text) == [12448, 12466]
+NGINX_T = """\
+# configuration file /etc/nginx/nginx.conf:
+http { include /etc/nginx/conf.d/*.conf; }
+# configuration file /etc/nginx/conf.d/leo.conf:
+server { listen 80 default_server; listen [::]:80 default_server; return 444; }
+# configuration file /etc/nginx/sites-enabled/default:
+server {
+    listen 8080 default;  # the old spelling
+    listen 127.0.0.1:443 ssl default_server;
+    # listen 9000 default_server;   (a comment)
+    listen 81;
+}
+"""
 
 
-def test_nginx_workers_padded_pids_and_retiring_workers():
-    text = (
-        "    812 nginx: master process /usr/sbin/nginx -g daemon on; master_process on;\n"
-        "   4077 nginx: worker process is shutting down\n"
-        "  40771 nginx: worker process\n"
-        "  40772 nginx: cache manager process\n"
-        "  40773 /usr/bin/not-nginx: worker\n"
-        "garbage\n"
-        "\n"
-    )
-    assert parse_nginx_workers(text) == [4077, 40771, 40772]
+def test_default_servers_of_the_host_leave_leos_own_file_out():
+    assert parse_default_servers(NGINX_T, exclude=["/etc/nginx/conf.d/leo.conf"]) == {8080, 443}
+    assert parse_default_servers(NGINX_T) == {80, 8080, 443}
+    assert parse_default_servers("") == set()
 
 
-def test_nginx_workers_none_running():
-    assert parse_nginx_workers("") == []
+@pytest.mark.parametrize(
+    ("text", "version"),
+    [
+        ("nginx version: nginx/1.22.1\n", (1, 22, 1)),
+        ("nginx version: openresty/1.21.4.2", (1, 21, 4, 2)),
+        ("sh: 1: nginx: not found", ()),
+    ],
+)
+def test_nginx_version(text, version):
+    assert parse_nginx_version(text) == version
 
 
 def test_parse_upstream_skips_the_placeholder():
@@ -257,6 +311,7 @@ def test_parse_upstream_skips_the_placeholder():
         "172.18.0.2",
         "172.18.0.3",
     ]
+    assert parse_upstream(templates.upstream(paths, ["fd00::5"], port=8000)) == ["fd00::5"]
 
 
 def test_parse_image_origins():
