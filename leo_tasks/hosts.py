@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import pwd
 import re
 from dataclasses import dataclass
 
-from .errors import InvalidInput
+from .errors import InvalidInput, StepFailed
 
 LOCAL = "local"
 _HOST = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*|\[[0-9A-Fa-f:.]+\]")
@@ -83,3 +84,18 @@ def _port(text: str, whole: str) -> int:
     if not text.isdigit() or not 0 < int(text) < 65536:
         raise InvalidInput(f"invalid port in host {whole!r}")
     return int(text)
+
+
+def local_deploy_user(name: str) -> pwd.struct_passwd:
+    """The account `--host local` runs app commands as, when leo runs as root.
+
+    Before `leo setup --host local` the account does not exist yet; that is a
+    step to take, not a crash (pwd raises a bare KeyError).
+    """
+    try:
+        return pwd.getpwnam(name)
+    except KeyError:
+        raise StepFailed(
+            f"user {name} does not exist on this machine: "
+            "run `leo setup --host local` first (as root)"
+        ) from None

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import pwd
+
 import pytest
 
-from leo_tasks.errors import InvalidInput
-from leo_tasks.hosts import HostSpec, parse_host, parse_hosts
+from leo_tasks.errors import InvalidInput, StepFailed
+from leo_tasks.hosts import HostSpec, local_deploy_user, parse_host, parse_hosts
 
 
 @pytest.mark.parametrize(
@@ -127,3 +130,19 @@ def test_with_default_user():
     assert HostSpec("prod", "root", 2).with_default_user("leo-deploy") == HostSpec(
         "prod", "root", 2
     )
+
+
+def test_local_deploy_user_that_exists_is_its_passwd_entry():
+    me = pwd.getpwuid(os.getuid())
+    assert local_deploy_user(me.pw_name) == me
+
+
+def test_local_deploy_user_before_setup_says_to_run_setup():
+    # A name no machine has: the state `--host local` is in before `leo setup`.
+    with pytest.raises(StepFailed) as info:
+        local_deploy_user("leo-no-such-user")
+    assert str(info.value) == (
+        "user leo-no-such-user does not exist on this machine: "
+        "run `leo setup --host local` first (as root)"
+    )
+    assert info.value.exit_code == 1
