@@ -18,7 +18,7 @@ from .. import certs, templates
 from ..acme_client import AcmeSession, AcmeSettings, Challenge
 from ..commands import fs
 from ..envfile import EnvFile
-from ..errors import LeoError, StepFailed
+from ..errors import InvalidInput, LeoError, StepFailed
 from ..layout import AppPaths
 from . import nginx
 from .base import Host, read_file
@@ -228,22 +228,43 @@ def cron_line(app: str, leo_path: str, args: list[str], log: str) -> str:
     """A daily renewal with absolute paths: cron's PATH holds neither leo nor sbin."""
     spread = zlib.crc32(app.encode())  # apps renew at different minutes
     minute, hour = spread % 60, spread // 60 % 12
-    command = shlex.join(
-        [
-            "env",
-            "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-            leo_path,
-            "letsencrypt",
-            "--app",
-            app,
-            "--host",
-            "local",
-            *args,
-        ]
-    )
-    return (
-        f"{minute} {hour},{hour + 12} * * * {command} >> {shlex.quote(log)} 2>&1 {CRON_MARK}{app}"
-    )
+    argv = [
+        "env",
+        "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+        leo_path,
+        "letsencrypt",
+        "--app",
+        app,
+        "--host",
+        "local",
+        *args,
+    ]
+    for arg in [*argv, log]:
+        _check_cron_arg(arg)
+    command = f"{shlex.join(argv)} >> {shlex.quote(log)} 2>&1"
+    return f"{minute} {hour},{hour + 12} * * * {cron_escape(command)} {CRON_MARK}{app}"
+
+
+def cron_escape(command: str) -> str:
+    """`command` as a crontab command field: every `%` written as `\\%`.
+
+    cron turns an unescaped `%` into a newline (the rest becomes the command's
+    stdin) and removes the backslash of `\\%` before the shell sees the line,
+    so this is independent of, and applied after, the shell quoting.
+    """
+    return command.replace("%", "\\%")
+
+
+def _check_cron_arg(arg: str) -> None:
+    # A crontab entry is one line: a newline would end it, and the rest would be
+    # read as another entry.
+    if "\n" in arg or "\r" in arg:
+        raise InvalidInput(f"a renewal cron job cannot pass an argument with a line break: {arg!r}")
+    # cron's backslash escapes the next character: an argument's own backslash
+    # before `%` would pair with the one cron_escape adds, leaving that `%`
+    # unescaped (a newline). Rare enough to refuse rather than work around.
+    if "\\%" in arg:
+        raise InvalidInput(f"a renewal cron job cannot pass a backslash before '%': {arg!r}")
 
 
 def schedule(host: Host, paths: AppPaths, leo_path: str | None, args: list[str]) -> bool:
