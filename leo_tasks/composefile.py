@@ -207,6 +207,35 @@ def _reads_env_file(service: dict[str, Any]) -> bool:
     return any(str(p).removeprefix("./") == "env" for p in paths)
 
 
+def pin_images(text: str, images: dict[str, str], header: str) -> str:
+    """`text` with each named service running exactly `images[name]`, never pulled.
+
+    For a rollback: each service's image becomes its release tag, with
+    `pull_policy: never`, since the tag exists only on the host. Everything else
+    keeps its meaning for compose, `!reset`/`!override` included; comments are
+    lost, `header` (comment lines) is put first. Services not in the file are
+    ignored. YAML leo cannot read is InvalidInput, not a traceback.
+    """
+    doc = composeyaml.load(text, "the release's compose file")
+    services = doc.get("services") if isinstance(doc, dict) else None
+    tagged = services if isinstance(services, composeyaml.Tagged) else None
+    services = tagged.value if tagged else services
+    if not isinstance(services, dict):
+        raise InvalidInput("the release's compose file has no `services:` mapping")
+    for name, reference in images.items():
+        service = services.get(name)
+        inner = service.value if isinstance(service, composeyaml.Tagged) else service
+        if not isinstance(inner, dict):
+            continue
+        # A new mapping: a YAML alias may share the old one with another service.
+        pinned = {**inner, "image": reference, "pull_policy": "never"}
+        if isinstance(service, composeyaml.Tagged):
+            services[name] = composeyaml.Tagged(service.tag, pinned)
+        else:
+            services[name] = pinned
+    return header + composeyaml.dump(doc)
+
+
 def default_compose(image: str) -> str:
     """The compose file `leo create --image IMG` writes when no --compose is given."""
     if not _IMAGE.fullmatch(image or ""):

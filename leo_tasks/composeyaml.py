@@ -9,7 +9,8 @@ here resolves plain scalars as yaml.v3 does, so leo checks what compose will
 run.
 
 Compose's merge tags `!reset` and `!override` (compose >= 2.24) are kept as
-`Tagged` values: they change how `extends` merges a service.
+`Tagged` values: they change how `extends` merges a service, and `dump`
+writes them back with their tag.
 """
 
 from __future__ import annotations
@@ -117,3 +118,42 @@ def load(text: str, source: str = "compose file") -> Any:
         raise InvalidInput(f"{source} is not valid YAML: {exc}") from exc
     except (ValueError, TypeError) as exc:  # e.g. a mapping used as a mapping key
         raise InvalidInput(f"{source} cannot be read as a compose file: {exc}") from exc
+
+
+class ComposeDumper(yaml.SafeDumper):
+    """safe_dump that writes `Tagged` values back with their tag, and quotes every
+    string that YAML 1.1 or compose's yaml.v3 would read as something else."""
+
+    def choose_scalar_style(self) -> str:
+        # A tagged number, boolean or null (`!override 5000`) is written plain, as it
+        # was: quoted, compose would read the string "5000". Tagged strings carry an
+        # explicit quote style (see _represent_tagged).
+        if self.event.tag in MERGE_TAGS and not self.event.style:
+            return ""
+        return super().choose_scalar_style()
+
+
+# A string that yaml.v3 reads as a number or boolean (`0o17`, `1e3`) must be quoted
+# even where YAML 1.1 would not: the dumper quotes what either schema resolves.
+for _tag, _regexp, _first in _RESOLVERS:
+    ComposeDumper.add_implicit_resolver(_tag, _regexp, _first)
+
+
+def _represent_tagged(dumper: yaml.SafeDumper, data: Tagged) -> yaml.Node:
+    node = dumper.represent_data(data.value)
+    if isinstance(node, yaml.ScalarNode):
+        style = "'" if isinstance(data.value, str) else None
+        return yaml.ScalarNode(data.tag, node.value, style=style)
+    if isinstance(node, yaml.SequenceNode):
+        return yaml.SequenceNode(data.tag, node.value, flow_style=node.flow_style)
+    return yaml.MappingNode(data.tag, node.value, flow_style=node.flow_style)
+
+
+ComposeDumper.add_representer(Tagged, _represent_tagged)
+
+
+def dump(doc: Any) -> str:
+    """YAML text that compose reads back as `doc` (comments are not kept)."""
+    return yaml.dump(
+        doc, Dumper=ComposeDumper, sort_keys=False, allow_unicode=True, default_flow_style=False
+    )

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from leo_tasks.composefile import check, default_compose
+from leo_tasks import composeyaml
+from leo_tasks.composefile import check, default_compose, pin_images
 from leo_tasks.errors import InvalidInput
 
 GOOD = """\
@@ -482,3 +483,92 @@ def test_merge_keys_may_be_overridden():
         "services:\n  web:\n    <<: *web\n    image: y\n"
     )
     assert check(text).warnings == []
+
+
+# ---- pin_images: a release's compose file with its exact images --------------------
+
+HEADER = "# Rollback to release 3 (images pinned by leo).\n"
+PINS = {"web": "leo/shop/web:release-3", "worker": "leo/shop/worker:release-3"}
+WITH_MERGE_TAGS = """\
+x-common: &common
+  restart: unless-stopped
+  env_file: ./env
+services:
+  base:
+    image: shop:1
+    ports: ["8080:5000"]
+    container_name: shop-base
+  web:
+    <<: *common
+    extends: base
+    ports: !reset []
+    container_name: !reset null
+    environment: !override
+      DEBUG: yes
+      MODE: 0o17
+      QUOTED: "0o17"
+      BIG: 1e3
+      PORT: 3000:30
+      EMPTY: ""
+      LINES: "a\\nb"
+      DOLLAR: "$$HOME"
+    stop_grace_period: !override 10s
+    cpu_shares: !override 512
+  worker:
+    <<: *common
+    image: shop:1
+    command: ["sh", "-c", "echo $$HOME"]
+    ports:
+      - 3000:30
+  db:
+    image: postgres:16
+"""
+
+
+def test_pin_images_sets_each_image_and_keeps_the_merge_tags():
+    pinned = pin_images(WITH_MERGE_TAGS, {**PINS, "gone": "x:1"}, HEADER)
+    assert pinned.startswith(HEADER)
+    services = composeyaml.load(pinned)["services"]
+    for name, reference in PINS.items():
+        assert services[name]["image"] == reference
+        assert services[name]["pull_policy"] == "never"
+    assert services["db"] == {"image": "postgres:16"}  # not pinned: as it was
+    assert "gone" not in services
+    web = services["web"]
+    assert web["ports"] == composeyaml.Tagged("!reset", [])
+    assert web["container_name"] == composeyaml.Tagged("!reset", None)
+    assert web["environment"].tag == "!override"
+    assert web["environment"].value["DEBUG"] == "yes"  # compose's reading, not YAML 1.1's
+    assert web["stop_grace_period"] == composeyaml.Tagged("!override", "10s")
+    assert "cpu_shares: !override 512\n" in pinned  # a number stays a number
+    assert services["worker"]["ports"] == ["3000:30"]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "services:\n  web: [unclosed\n",
+        "services:\n  web:\n    image: !python/name:os.system x\n",
+        "services:\n  web:\n    image: !custom x\n",
+        "services: [web]\n",
+        "just text\n",
+    ],
+)
+def test_pin_images_refuses_what_it_cannot_read(text):
+    with pytest.raises(InvalidInput, match=r"^the release's compose file "):
+        pin_images(text, PINS, HEADER)
+
+
+@needs_compose
+def test_compose_reads_the_pinned_file_as_the_original_but_for_the_images(tmp_path):
+    original = compose_config(tmp_path, WITH_MERGE_TAGS)["services"]
+    pinned = compose_config(tmp_path, pin_images(WITH_MERGE_TAGS, PINS, HEADER))["services"]
+    assert set(pinned) == set(original)
+    for name, service in pinned.items():
+        expected = dict(original[name])
+        if name in PINS:
+            expected.update(image=PINS[name], pull_policy="never")
+        assert service == expected, name
+    # The merge tags did their work in both: web kept none of base's pinning settings.
+    assert "ports" not in pinned["web"] and "container_name" not in pinned["web"]
+    assert pinned["web"]["environment"]["DEBUG"] == "yes"
