@@ -2,6 +2,9 @@
 
 They live in the env file (as LEO_ROTATE_SERVICES did in the original leo) so
 that one file on the host holds everything an app is configured with.
+
+Messages may quote a setting that is not secret (a path, a number of seconds,
+service names) but never the registry credentials: they end up in CI logs.
 """
 
 from __future__ import annotations
@@ -41,22 +44,26 @@ class AppSettings:
         path = env.get("LEO_HEALTH_PATH", "/").strip() or "/"
         if not path.startswith("/") or any(ch.isspace() for ch in path):
             raise InvalidInput(f"LEO_HEALTH_PATH must be a URL path like /health, not {path!r}")
-        services = tuple(
-            dict.fromkeys(  # trimmed, de-duplicated, order kept; web is rotated anyway
-                validate.service_name(s.strip())
-                for s in env.get("LEO_ROTATE_SERVICES", "").split(",")
-                if s.strip() and s.strip() != WEB_SERVICE
-            )
-        )
         return cls(
             health_path=path,
             health_timeout=_seconds(env, "LEO_HEALTH_TIMEOUT", 60.0),
             drain_seconds=_seconds(env, "LEO_DRAIN_SECONDS", 30.0),
             command_timeout=_seconds(env, "LEO_COMMAND_TIMEOUT", 600.0, minimum=10),
             release_timeout=_seconds(env, "LEO_RELEASE_TIMEOUT", 600.0, minimum=1),
-            rotate_services=services,
+            rotate_services=_rotate_services(env),
             registry=_registry(env),
         )
+
+
+def _rotate_services(env: Mapping[str, str]) -> tuple[str, ...]:
+    """Trimmed, de-duplicated, order kept; web is left out, it is rotated anyway."""
+    names = [s.strip() for s in env.get("LEO_ROTATE_SERVICES", "").split(",")]
+    try:
+        checked = [validate.service_name(n) for n in names if n and n != WEB_SERVICE]
+    except InvalidInput as exc:
+        # Say which setting holds the bad name: the env file is not the compose file.
+        raise InvalidInput(f"LEO_ROTATE_SERVICES: {exc}") from None
+    return tuple(dict.fromkeys(checked))
 
 
 def _registry(env: Mapping[str, str]) -> RegistryLogin | None:
@@ -65,11 +72,17 @@ def _registry(env: Mapping[str, str]) -> RegistryLogin | None:
     if not any(given):
         return None
     if not all(given):
+        # Names only: the ones that are set may include the password.
         missing = [n for n, v in zip(names, given, strict=True) if not v]
-        raise InvalidInput(f"registry login needs all of {', '.join(names)}; missing {missing}")
+        raise InvalidInput(
+            f"registry login needs all of {', '.join(names)}; missing {', '.join(missing)}"
+        )
     registry, user, password = given
-    if any(ch.isspace() for ch in registry + user) or registry.startswith("-"):
-        raise InvalidInput("LEO_REGISTRY and LEO_REGISTRY_USER cannot contain spaces")
+    # Each named on its own; no text of any of the three is shown.
+    if any(ch.isspace() for ch in registry) or registry.startswith("-"):
+        raise InvalidInput("LEO_REGISTRY cannot contain spaces or start with '-'")
+    if any(ch.isspace() for ch in user):
+        raise InvalidInput("LEO_REGISTRY_USER cannot contain spaces")
     return RegistryLogin(registry, user, password)
 
 

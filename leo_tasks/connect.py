@@ -74,7 +74,7 @@ def ssh_config_for(base: invoke.Config | None) -> fabric.Config:
     return cfg
 
 
-def open_connection(
+def build_connection(
     spec: HostSpec,
     *,
     reporter: Reporter,
@@ -82,18 +82,37 @@ def open_connection(
     accept_new: bool = False,
     _hops: int = 0,
 ) -> fabric.Connection:
-    """Connect to `spec` and verify its host key, or raise ConnectionProblem."""
+    """The Connection to `spec`, not opened yet: host keys checked, on it and every hop."""
     cfg = ssh_config_for(base_config)
-    gateway = _secure_gateway(spec, cfg, reporter, base_config, accept_new, _hops)
     conn = fabric.Connection(
         spec.host,
         user=spec.user,
         port=spec.port,
         config=cfg,
-        gateway=gateway,
+        gateway=_gateway(spec, cfg, reporter, base_config, accept_new, _hops),
         connect_timeout=cfg.timeouts.connect or 15,
     )
     _check_host_keys(conn, reporter, accept_new)
+    return conn
+
+
+def open_connection(
+    spec: HostSpec,
+    *,
+    reporter: Reporter,
+    base_config: invoke.Config | None = None,
+    accept_new: bool = False,
+) -> fabric.Connection:
+    """Connect to `spec` and verify its host key, or raise ConnectionProblem."""
+    conn = build_connection(spec, reporter=reporter, base_config=base_config, accept_new=accept_new)
+    _open(conn)
+    return conn
+
+
+def _open(conn: fabric.Connection) -> None:
+    """Open `conn`, its ProxyJump hops first, so an error names the host it is about."""
+    if isinstance(conn.gateway, fabric.Connection):
+        _open(conn.gateway)  # Fabric would open it too, without these messages
     label = f"{conn.user}@{conn.host}:{conn.port}"
     try:
         conn.open()
@@ -120,21 +139,35 @@ def open_connection(
         ) from exc
     except (OSError, NoValidConnectionsError, paramiko.SSHException) as exc:
         raise ConnectionProblem(f"cannot connect to {label}: {exc}") from exc
-    return conn
 
 
-def _secure_gateway(spec, cfg, reporter, base_config, accept_new, hops):
+def _gateway(spec, cfg, reporter, base_config, accept_new, hops) -> fabric.Connection | str | bool:
+    """The `gateway=` for Connection: never None.
+
+    With None, Fabric reads ssh_config's ProxyJump itself and builds its hops
+    with the plain Connection class, which accepts any host key; with
+    `ProxyJump none` it even builds a hop to a host named "none". So: our own
+    checked hops for a ProxyJump, else the ProxyCommand string (what Fabric
+    itself passes for one: it runs it as paramiko's ProxyCommand), else False,
+    which Fabric reads as "no gateway".
+    """
+    options = cfg.base_ssh_config.lookup(spec.host)
+    jump = options.get("proxyjump")
+    if jump and jump.lower() != "none":
+        return _secure_jump(spec, jump, reporter, base_config, accept_new, hops)
+    # paramiko stores `ProxyCommand none` as None.
+    return options.get("proxycommand") or False
+
+
+def _secure_jump(spec, jump, reporter, base_config, accept_new, hops) -> fabric.Connection:
     """Build ProxyJump hops ourselves: Fabric's own hops accept any host key."""
-    jump = cfg.base_ssh_config.lookup(spec.host).get("proxyjump")
-    if not jump or jump.lower() == "none":
-        return None
     if hops > 8:
         raise ConnectionProblem(f"ProxyJump loop while resolving {spec}")
     gateway = None
     for hop in jump.split(","):
         hop_spec = parse_host(hop)
         if gateway is None:
-            gateway = open_connection(
+            gateway = build_connection(
                 hop_spec,
                 reporter=reporter,
                 base_config=base_config,

@@ -5,6 +5,10 @@ Compose v2's env_file parser reads back byte for byte for any text (quotes,
 `$`, `#`, backslashes, newlines; checked against `docker compose` in the e2e
 tests). Lines leo does not touch (comments, hand-written entries) are kept
 exactly as they were.
+
+Error messages name the line number and, where it is known, the variable, but
+never show any text of a line: values are passwords and tokens, and these
+messages end up in CI logs.
 """
 
 from __future__ import annotations
@@ -20,14 +24,19 @@ _ESCAPES = {"\\": "\\\\", '"': '\\"', "$": "\\$", "\n": "\\n", "\r": "\\r"}
 _UNESCAPES = {"n": "\n", "r": "\r", "t": "\t"}
 
 
-def encode_value(value: str) -> str:
+def encode_value(value: str, *, name: str | None = None) -> str:
     """The env-file form of `value`, which compose decodes to exactly `value`."""
     if "\x00" in value:
-        raise InvalidInput("an environment value cannot contain a NUL byte")
+        what = f"the value of {name}" if name else "an environment value"
+        raise InvalidInput(f"{what} cannot contain a NUL byte")
     return '"' + "".join(_ESCAPES.get(ch, ch) for ch in value) + '"'
 
 
-def decode_value(raw: str, *, line_no: int = 0) -> str:
+def _where(line_no: int, name: str | None) -> str:
+    return f"env file line {line_no} ({name})" if name else f"env file line {line_no}"
+
+
+def decode_value(raw: str, *, line_no: int = 0, name: str | None = None) -> str:
     """Decode a value as compose 2.x does, for the forms people and leo write.
 
     Checked against `docker compose config` (tests/unit/captured). One thing is
@@ -59,14 +68,14 @@ def decode_value(raw: str, *, line_no: int = 0) -> str:
             out.append(ch)
             i += 1
         raise InvalidInput(
-            f"env file line {line_no}: double-quoted value does not end on the same line "
+            f"{_where(line_no, name)}: double-quoted value does not end on the same line "
             "(leo writes newlines as \\n; edit the file to do the same)"
         )
     if text.startswith("'"):
         end = text.find("'", 1)
         if end == -1:
             raise InvalidInput(
-                f"env file line {line_no}: single-quoted value does not end on the same line"
+                f"{_where(line_no, name)}: single-quoted value does not end on the same line"
             )
         return text[1:end]
     # Unquoted: an inline comment starts at " #" (a space, not a tab); `$$` is `$`.
@@ -98,18 +107,30 @@ class EnvFile:
                 continue
             match = _ENTRY.match(line)
             if not match:
-                raise InvalidInput(f"env file line {index + 1} is not NAME=VALUE: {line!r}")
+                # Usually the cause is an earlier value whose quote does not end on
+                # its line (a hand-written multi-line value): blame that one, by name.
+                for prev_index, prev_name, prev_raw in found:
+                    decode_value(prev_raw, line_no=prev_index + 1, name=prev_name)
+                # Not even the part before a `=` is shown: this line may be the
+                # second line of a multi-line value, i.e. the middle of a secret.
+                raise InvalidInput(
+                    f"env file line {index + 1} is not NAME=VALUE "
+                    "(its text is not shown, it may hold a secret)"
+                )
             found.append((index, match.group(1), match.group(2)))
         return found
 
     def values(self) -> dict[str, str]:
         """NAME -> value as the container sees it (the last assignment wins, as in compose)."""
-        return {name: decode_value(raw, line_no=index + 1) for index, name, raw in self._entries()}
+        return {
+            name: decode_value(raw, line_no=index + 1, name=name)
+            for index, name, raw in self._entries()
+        }
 
     def set(self, name: str, value: str) -> bool:
         """Set NAME; returns False when it already had exactly this value."""
         validate.env_name(name)
-        line = f"{name}={encode_value(value)}"
+        line = f"{name}={encode_value(value, name=name)}"
         entries = [index for index, entry_name, _ in self._entries() if entry_name == name]
         if entries and self.values().get(name) == value and len(entries) == 1:
             return False

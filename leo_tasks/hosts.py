@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import pwd
 import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from .errors import InvalidInput
+from .errors import InvalidInput, StepFailed
 
 LOCAL = "local"
 _HOST = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*|\[[0-9A-Fa-f:.]+\]")
@@ -79,7 +81,61 @@ def parse_hosts(text: str | None) -> list[HostSpec]:
     return specs
 
 
+def unique_targets(
+    specs: list[HostSpec],
+    default_user: str | None,
+    lookup: Callable[[str], Mapping[str, str]],
+) -> list[HostSpec]:
+    """`specs` without the ones that reach a machine, as a user, already listed.
+
+    `prod,leo-deploy@prod` or an ~/.ssh/config alias next to its HostName would
+    otherwise deploy twice to one host. `lookup` is ssh_config's (paramiko's
+    SSHConfig.lookup). The first of each is kept, in order; `local` is never
+    looked up and stays as it is.
+    """
+    seen: set[tuple[str | None, str, int]] = set()
+    kept: list[HostSpec] = []
+    for spec in specs:
+        target = ("", LOCAL, 0) if spec.is_local else _target(spec, default_user, lookup)
+        if target not in seen:
+            seen.add(target)
+            kept.append(spec)
+    return kept
+
+
+def _target(
+    spec: HostSpec, default_user: str | None, lookup: Callable[[str], Mapping[str, str]]
+) -> tuple[str | None, str, int]:
+    """(user, hostname, port) as the connection will use them.
+
+    The user named in the spec, else the task's default user (leo-deploy for app
+    tasks), else ssh_config's User: the same order as open_remote and Fabric
+    apply. None means "the local user" for every spec alike. Host names are
+    compared in lowercase, as DNS and OpenSSH treat them.
+    """
+    options = lookup(spec.host)
+    user = spec.user or default_user or options.get("user")
+    hostname = str(options.get("hostname") or spec.host).lower()
+    port = spec.port or int(options.get("port") or 22)
+    return user, hostname, port
+
+
 def _port(text: str, whole: str) -> int:
     if not text.isdigit() or not 0 < int(text) < 65536:
         raise InvalidInput(f"invalid port in host {whole!r}")
     return int(text)
+
+
+def local_deploy_user(name: str) -> pwd.struct_passwd:
+    """The account `--host local` runs app commands as, when leo runs as root.
+
+    Before `leo setup --host local` the account does not exist yet; that is a
+    step to take, not a crash (pwd raises a bare KeyError).
+    """
+    try:
+        return pwd.getpwnam(name)
+    except KeyError:
+        raise StepFailed(
+            f"user {name} does not exist on this machine: "
+            "run `leo setup --host local` first (as root)"
+        ) from None

@@ -27,11 +27,11 @@ def load(host: Host, paths: AppPaths) -> EnvFile:
 def show(host: Host, paths: AppPaths) -> str:
     """The environment as env-file lines: plain values bare, others quoted exactly."""
     values = load(host, paths).values()
-    return "".join(f"{name}={_display(value)}\n" for name, value in values.items())
+    return "".join(f"{name}={_display(name, value)}\n" for name, value in values.items())
 
 
-def _display(value: str) -> str:
-    return value if value and set(value) <= _PLAIN else encode_value(value)
+def _display(name: str, value: str) -> str:
+    return value if value and set(value) <= _PLAIN else encode_value(value, name=name)
 
 
 # A rotate holds the env lock for its whole run (one release, one env file);

@@ -10,6 +10,7 @@ Nothing is installed anywhere unless the CA issued the certificate.
 
 from __future__ import annotations
 
+import contextlib
 import shlex
 import zlib
 from datetime import UTC, datetime
@@ -18,7 +19,7 @@ from .. import certs, templates
 from ..acme_client import AcmeSession, AcmeSettings, Challenge
 from ..commands import fs
 from ..envfile import EnvFile
-from ..errors import LeoError, StepFailed
+from ..errors import InvalidInput, LeoError, StepFailed
 from ..layout import AppPaths
 from . import nginx
 from .base import Host, read_file
@@ -109,45 +110,67 @@ def _account_key(hosts: list[Host], paths: AppPaths, settings: AcmeSettings) -> 
 
 
 def _publish(hosts: list[Host], paths: AppPaths, files: list[Challenge], domain: str) -> None:
-    directory = f"{paths.webroot}/{CHALLENGE_DIR}"
-    for host in hosts:
-        with host.step("publish HTTP-01 challenge") as line:
-            host.remote.run(["mkdir", "-p", "-m", "755", "--", directory])
-            for token, content in files:
-                host.remote.put(content.encode(), f"{directory}/{token}", mode=0o644)
-                # Fetch it through this host's own nginx, as the CA will.
-                url = f"http://127.0.0.1/{CHALLENGE_DIR}/{token}"
-                got = host.remote.run(
-                    [
-                        "curl",
-                        "--silent",
-                        "--max-time",
-                        "5",
-                        "--header",
-                        f"Host: {domain}",
-                        "--",
-                        url,
-                    ],
-                    check=False,
-                ).stdout
-                if got != content:
-                    raise LeoError(
-                        f"{host.name} does not serve the ACME challenge through nginx "
-                        f"({url} with Host: {domain} gave {got[:80]!r}). Check the site's "
-                        f"`location ^~ /{CHALLENGE_DIR}/` and that nginx's workers can "
-                        f"traverse {paths.dir} (directories 0711)"
-                    )
-            line.outcome = f"{len(files)} served through nginx" if files else "none needed"
+    """Put every challenge file on every host and check each host serves them.
+
+    On failure, every file written so far is removed from every host before the
+    error goes on: acme_client calls `withdraw` only after publishing succeeded,
+    and a half-published challenge would otherwise stay on the hosts for good.
+    """
+    with contextlib.ExitStack() as undo:
+        for host in hosts:
+            written: list[str] = []  # filled as files are put; the undo reads it then
+            undo.callback(_remove_quietly, host, written)
+            _publish_on(host, paths, files, domain, written)
+        undo.pop_all()  # published everywhere: withdraw's job from here on
+
+
+def _publish_on(
+    host: Host, paths: AppPaths, files: list[Challenge], domain: str, written: list[str]
+) -> None:
+    directory = _challenge_dir(paths)
+    with host.step("publish HTTP-01 challenge") as line:
+        host.remote.run(["mkdir", "-p", "-m", "755", "--", directory])
+        for token, content in files:
+            path = f"{directory}/{token}"
+            written.append(path)  # before put: a put that fails part-way may leave it
+            host.remote.put(content.encode(), path, mode=0o644)
+            # Fetch it through this host's own nginx, as the CA will.
+            url = f"http://127.0.0.1/{CHALLENGE_DIR}/{token}"
+            got = host.remote.run(
+                ["curl", "--silent", "--max-time", "5", "--header", f"Host: {domain}", "--", url],
+                check=False,
+            ).stdout
+            if got != content:
+                raise LeoError(
+                    f"{host.name} does not serve the ACME challenge through nginx "
+                    f"({url} with Host: {domain} gave {got[:80]!r}). Check the site's "
+                    f"`location ^~ /{CHALLENGE_DIR}/` and that nginx's workers can "
+                    f"traverse {paths.dir} (directories 0711)"
+                )
+        line.outcome = f"{len(files)} served through nginx" if files else "none needed"
 
 
 def _withdraw(hosts: list[Host], paths: AppPaths, files: list[Challenge]) -> None:
-    if not files:
-        return
+    directory = _challenge_dir(paths)
     for host in hosts:
-        host.remote.run(
-            ["rm", "-f", "--", *(f"{paths.webroot}/{CHALLENGE_DIR}/{t}" for t, _ in files)],
-            check=False,
-        )
+        _remove(host, [f"{directory}/{token}" for token, _ in files])
+
+
+def _challenge_dir(paths: AppPaths) -> str:
+    return f"{paths.webroot}/{CHALLENGE_DIR}"
+
+
+def _remove(host: Host, files: list[str]) -> None:
+    if files:
+        host.remote.run(["rm", "-f", "--", *files], check=False)
+
+
+def _remove_quietly(host: Host, files: list[str]) -> None:
+    """Clean-up while another error is on its way: that error is the one to report."""
+    try:
+        _remove(host, files)
+    except LeoError as exc:
+        host.note(f"could not remove the ACME challenge files: {exc}")
 
 
 def install(host: Host, paths: AppPaths, domains: list[str], key: bytes, chain: str) -> None:
@@ -230,22 +253,43 @@ def cron_line(app: str, leo_path: str, args: list[str], log: str) -> str:
     """A daily renewal with absolute paths: cron's PATH holds neither leo nor sbin."""
     spread = zlib.crc32(app.encode())  # apps renew at different minutes
     minute, hour = spread % 60, spread // 60 % 12
-    command = shlex.join(
-        [
-            "env",
-            "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-            leo_path,
-            "letsencrypt",
-            "--app",
-            app,
-            "--host",
-            "local",
-            *args,
-        ]
-    )
-    return (
-        f"{minute} {hour},{hour + 12} * * * {command} >> {shlex.quote(log)} 2>&1 {CRON_MARK}{app}"
-    )
+    argv = [
+        "env",
+        "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+        leo_path,
+        "letsencrypt",
+        "--app",
+        app,
+        "--host",
+        "local",
+        *args,
+    ]
+    for arg in [*argv, log]:
+        _check_cron_arg(arg)
+    command = f"{shlex.join(argv)} >> {shlex.quote(log)} 2>&1"
+    return f"{minute} {hour},{hour + 12} * * * {cron_escape(command)} {CRON_MARK}{app}"
+
+
+def cron_escape(command: str) -> str:
+    """`command` as a crontab command field: every `%` written as `\\%`.
+
+    cron turns an unescaped `%` into a newline (the rest becomes the command's
+    stdin) and removes the backslash of `\\%` before the shell sees the line,
+    so this is independent of, and applied after, the shell quoting.
+    """
+    return command.replace("%", "\\%")
+
+
+def _check_cron_arg(arg: str) -> None:
+    # A crontab entry is one line: a newline would end it, and the rest would be
+    # read as another entry.
+    if "\n" in arg or "\r" in arg:
+        raise InvalidInput(f"a renewal cron job cannot pass an argument with a line break: {arg!r}")
+    # cron's backslash escapes the next character: an argument's own backslash
+    # before `%` would pair with the one cron_escape adds, leaving that `%`
+    # unescaped (a newline). Rare enough to refuse rather than work around.
+    if "\\%" in arg:
+        raise InvalidInput(f"a renewal cron job cannot pass a backslash before '%': {arg!r}")
 
 
 def schedule(host: Host, paths: AppPaths, leo_path: str | None, args: list[str]) -> bool:

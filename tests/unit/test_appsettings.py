@@ -44,7 +44,7 @@ def test_rotate_services_trimmed_deduplicated_in_order(raw, services):
 
 
 def test_rotate_services_refuses_a_bad_name():
-    with pytest.raises(InvalidInput, match="invalid service name 'a b'"):
+    with pytest.raises(InvalidInput, match=r"^LEO_ROTATE_SERVICES: invalid service name 'a b'"):
         AppSettings.from_env({"LEO_ROTATE_SERVICES": "worker,a b"})
 
 
@@ -85,3 +85,53 @@ def test_seconds_refused(name, raw, message):
     with pytest.raises(InvalidInput) as info:
         AppSettings.from_env({name: raw})
     assert str(info.value) == f"{name} {message}"
+
+
+# ---- registry login: the credentials are never shown ------------------------------
+
+SECRET = "hunter2-Zq9"
+REGISTRY = {
+    "LEO_REGISTRY": "registry.example.com",
+    "LEO_REGISTRY_USER": "ci",
+    "LEO_REGISTRY_PASSWORD": SECRET,
+}
+
+
+def test_registry_login():
+    login = AppSettings.from_env(REGISTRY).registry
+    assert (login.registry, login.username, login.password) == (
+        "registry.example.com",
+        "ci",
+        SECRET,
+    )
+    assert SECRET not in repr(AppSettings.from_env(REGISTRY))
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        (
+            {"LEO_REGISTRY_USER": ""},
+            "registry login needs all of LEO_REGISTRY, LEO_REGISTRY_USER, "
+            "LEO_REGISTRY_PASSWORD; missing LEO_REGISTRY_USER",
+        ),
+        (
+            {"LEO_REGISTRY": "", "LEO_REGISTRY_USER": ""},
+            "registry login needs all of LEO_REGISTRY, LEO_REGISTRY_USER, "
+            "LEO_REGISTRY_PASSWORD; missing LEO_REGISTRY, LEO_REGISTRY_USER",
+        ),
+        ({"LEO_REGISTRY": f"x {SECRET}"}, "LEO_REGISTRY cannot contain spaces or start with '-'"),
+        ({"LEO_REGISTRY": f"-{SECRET}"}, "LEO_REGISTRY cannot contain spaces or start with '-'"),
+        ({"LEO_REGISTRY_USER": f"ci {SECRET}"}, "LEO_REGISTRY_USER cannot contain spaces"),
+        # Another setting's error, with the credentials set: only that setting is shown.
+        (
+            {"LEO_HEALTH_TIMEOUT": "ten"},
+            "LEO_HEALTH_TIMEOUT must be a number of seconds, not 'ten'",
+        ),
+    ],
+)
+def test_registry_errors_name_the_setting_never_a_credential(changes, message):
+    with pytest.raises(InvalidInput) as info:
+        AppSettings.from_env({**REGISTRY, **changes})
+    assert str(info.value) == message
+    assert "hunter" not in str(info.value)

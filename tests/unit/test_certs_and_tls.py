@@ -137,3 +137,84 @@ def test_cron_line_absolute_paths_quoted_and_marked():
         "--ca-bundle",
         "/etc/a b.pem",
     ]
+
+
+def cron_command(field: str) -> str:
+    """What cron hands the shell for a crontab command field (vixie cron / cronie).
+
+    A backslash escapes the next character: `\\%` becomes `%`, any other pair is
+    kept as written; an unescaped `%` becomes a newline (cron ends the command
+    there and feeds the rest to its stdin).
+    """
+    out: list[str] = []
+    escaped = False
+    for ch in field:
+        if escaped:
+            if ch == "%":
+                out[-1] = "%"
+            else:
+                out.append(ch)
+            escaped = False
+        elif ch == "%":
+            out.append("\n")
+        else:
+            out.append(ch)
+            escaped = ch == "\\"
+    return "".join(out)
+
+
+@pytest.mark.parametrize(
+    ("field", "command"),
+    [("a%b", "a\nb"), ("a\\%b", "a%b"), ("a\\\\%b", "a\\\\\nb"), ("a\\\\\\%b", "a\\\\%b")],
+)
+def test_cron_command_helper_follows_crons_rule(field, command):
+    assert cron_command(field) == command
+
+
+LOG = "/home/leo-deploy/apps/shop/letsencrypt/renew.log"
+
+
+@pytest.mark.parametrize(
+    ("leo_path", "args"),
+    [
+        ("/usr/local/bin/leo", ["--directory", "https://ca.example/acme%2Fdir/directory"]),
+        ("/usr/local/bin/leo", ["--email", "ops+100%@example.com"]),
+        ("/opt/leo 100%/bin/leo", ["--ca-bundle", "/etc/ca 50%.pem", "--email", "a%b@x.example"]),
+        ("/usr/local/bin/leo", ["--directory", "https://x.example/%%%"]),
+        ("/usr/local/bin/leo", ["--email", "back\\slash%@x.example"]),  # a backslash, not before %
+    ],
+)
+def test_cron_line_passes_percent_signs_through_cron_unchanged(leo_path, args):
+    line = cron_line("shop", leo_path, args, LOG)
+    command = cron_command(line.split(" ", 5)[5])
+    assert "\n" not in command  # no % reached cron unescaped
+    argv = shlex.split(command, comments=True)  # `# leo:letsencrypt:shop` is a comment
+    assert argv == [
+        "env",
+        "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+        leo_path,
+        "letsencrypt",
+        "--app",
+        "shop",
+        "--host",
+        "local",
+        *args,
+        ">>",
+        LOG,
+        "2>&1",
+    ]
+    assert line.endswith(f" {CRON_MARK}shop")
+
+
+@pytest.mark.parametrize("bad", ["a\nb", "a\rb", "x@example.com\n* * * * * rm -rf ~", "\n"])
+def test_cron_line_refuses_a_line_break_in_any_argument(bad):
+    with pytest.raises(InvalidInput, match="line break"):
+        cron_line("shop", "/usr/local/bin/leo", ["--email", bad], LOG)
+    with pytest.raises(InvalidInput, match="line break"):
+        cron_line("shop", f"/usr/local/bin/{bad}", [], LOG)
+
+
+def test_cron_line_refuses_a_backslash_before_percent():
+    # cron would read the argument's backslash as escaping cron_escape's one.
+    with pytest.raises(InvalidInput, match="backslash before '%'"):
+        cron_line("shop", "/usr/local/bin/leo", ["--directory", "https://x/a\\%b"], LOG)

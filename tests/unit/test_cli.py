@@ -24,6 +24,8 @@ from pathlib import Path
 
 import pytest
 
+from leo_tasks import __version__
+
 from .test_tasks import TASK_NAMES
 
 LEO = Path(sys.executable).with_name("leo")
@@ -48,6 +50,34 @@ class Case:
     home: str = "empty"  # "empty" or "wrong_key" (known_hosts with a wrong key for the sshd)
 
 
+# args -> the whole of stderr: one `leo: ...` line naming what to fix.
+MISTYPED: dict[str, tuple[tuple[str, ...], str]] = {
+    "unknown flag": (
+        ("rotate", "--appp", "shop", "--host", NOWHERE),
+        "leo: unknown flag '--appp' for rotate: see `leo rotate --help`",
+    ),
+    "unknown short flag": (
+        ("rotate", "-x", "--app", "shop", "--host", NOWHERE),
+        "leo: unknown flag '-x' for rotate: see `leo rotate --help`",
+    ),
+    "missing value": (("rotate", "--app", "shop", "--host"), "leo: --host needs a value"),
+    "missing value of a short flag": (("rotate", "-a"), "leo: --app needs a value"),
+    "unknown task": (("rotaet", "--app", "shop"), "leo: unknown task 'rotaet': see `leo --list`"),
+    "unknown task after a task": (
+        ("rotate", "--app", "shop", "--host", NOWHERE, "extra"),
+        "leo: unknown task 'extra': see `leo --list`",
+    ),
+    "unknown option": (("--nosuch",), "leo: unknown option '--nosuch': see `leo --help`"),
+    "help of an unknown task": (
+        ("--help", "rotaet"),
+        "leo: unknown task 'rotaet': see `leo --list`",
+    ),
+    "list of an unknown group": (
+        ("--list", "nosuch"),
+        "leo: unknown task group 'nosuch': see `leo --list`",
+    ),
+}
+
 CASES: dict[str, Case] = {
     "list": Case(("--list",)),
     "rotate -h": Case(("rotate", "-h")),
@@ -69,6 +99,10 @@ CASES: dict[str, Case] = {
     "create with ports": Case(
         ("create", "--app", "shop", "--host", NOWHERE, "--compose", "ports.yml")
     ),
+    # Mistyped command lines: Invoke's parser refuses them, leo exits 2 (bad input).
+    **{f"mistyped {key}": Case(args) for key, (args, _) in MISTYPED.items()},
+    "help": Case(("--help",)),
+    "version": Case(("--version",)),
     "unknown host key": Case(("env", "--app", "x", "--host", "127.0.0.1:2222")),
     "changed host key": Case(("env", "--app", "x", "--host", "127.0.0.1:2222"), "wrong_key"),
 }
@@ -150,6 +184,23 @@ def test_task_help_uses_capital_h_for_host_and_h_for_help(cli):
     assert "-a STRING, --app=STRING" in done.stdout
     assert "-v, --verbose" in done.stdout
     assert "Zero-downtime deploy" in done.stdout
+
+
+@pytest.mark.parametrize("name", sorted(MISTYPED))
+def test_mistyped_command_line_exits_2_with_one_line(cli, name):
+    done = result(cli, f"mistyped {name}")
+    assert done.returncode == 2, done.stderr
+    assert done.stderr == MISTYPED[name][1] + "\n"
+    assert done.stdout == ""
+
+
+def test_help_and_version_still_exit_0(cli):
+    done = result(cli, "help")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("Usage: leo [--core-opts] <subcommand>")
+    done = result(cli, "version")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == f"leo {__version__}\n"
 
 
 @pytest.mark.parametrize("name", BAD_APP_NAMES)

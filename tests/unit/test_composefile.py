@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
 import pytest
 import yaml
 
-from leo_tasks.composefile import check, default_compose
+from leo_tasks import composeyaml
+from leo_tasks.composefile import check, default_compose, pin_images
 from leo_tasks.errors import InvalidInput
 
 GOOD = """\
@@ -18,6 +25,53 @@ services:
     image: shop:1
     env_file: [./env]
 """
+
+
+def compose_available() -> bool:
+    if not shutil.which("docker"):
+        return False
+    try:
+        probe = subprocess.run(
+            ["docker", "compose", "version", "--short"], capture_output=True, timeout=20
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return probe.returncode == 0
+
+
+needs_compose = pytest.mark.skipif(
+    not compose_available(), reason="`docker compose` (v2 plugin) is not available here"
+)
+
+
+def compose_config(tmp_path: Path, text: str, *profiles: str) -> dict:
+    """What the real `docker compose config` makes of `text` (no engine needed)."""
+    (tmp_path / "env").write_text("")
+    (tmp_path / "docker-compose.yml").write_text(text)
+    result = subprocess.run(
+        [
+            "docker",
+            "compose",
+            "--ansi",
+            "never",
+            "--project-name",
+            "leo-unit-composefile",
+            "--project-directory",
+            str(tmp_path),
+            "--file",
+            str(tmp_path / "docker-compose.yml"),
+            *(arg for profile in profiles for arg in ("--profile", profile)),
+            "config",
+            "--format",
+            "json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(tmp_path)},
+    )
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
 
 
 def test_good_file_passes_without_warnings():
@@ -33,7 +87,16 @@ def test_good_file_passes_without_warnings():
             "    ports: ['8080:5000']\n",
             ["publishes ports", "two web containers side by side", "remove `ports:`"],
         ),
-        ("    ports:\n      - 5000\n", ["publishes ports"]),
+        ("    ports: ['127.0.0.1:8080:5000']\n", ["publishes ports on the host"]),
+        ("    ports: ['8080:5000/tcp']\n", ["publishes ports on the host (8080:5000/tcp)"]),
+        ("    ports: ['8080-8081:5000']\n", ["publishes ports"]),
+        ("    ports: ['[::1]:8080:5000']\n", ["publishes ports"]),
+        ("    ports: ['${PORT}:5000']\n", ["publishes ports"]),
+        ("    ports: [{target: 5000, published: 8080}]\n", ["publishes ports"]),
+        ("    ports: [{target: 5000, published: '8080'}]\n", ["published: 8080"]),
+        # YAML 1.1 reads these as base-60 numbers; compose (YAML 1.2) as "host:container".
+        ("    ports: [3000:30]\n", ["publishes ports on the host (3000:30)"]),
+        ("    ports:\n      - 5000\n      - 22:22\n", ["(22:22)"]),
         (
             "    container_name: shop-web\n",
             ["sets container_name", "cannot share one name", "Remove container_name"],
@@ -193,3 +256,319 @@ def test_default_compose_rejects_bad_image_refs(image):
 def test_accepts_compose_yaml_tags(tag):
     text = f"services:\n  web:\n    image: x\n    env_file: ./env\n    expose: {tag}\n"
     assert check(text).warnings == []
+
+
+# ---- ports: a container port alone is allowed, with a warning --------------------
+
+RANDOM_PORT = "on a random host port: that port reaches web directly, bypassing nginx"
+CONTAINER_ONLY_PORTS = [
+    "[{target: 5000}]",
+    "['5000']",
+    "[5000]",
+    "['5000/tcp']",
+    "['127.0.0.1::5000']",
+    "[{target: 5000, host_ip: 127.0.0.1, protocol: tcp}]",
+    "[{target: 5000, published: ''}]",
+]
+
+
+@pytest.mark.parametrize("ports", CONTAINER_ONLY_PORTS)
+def test_container_port_without_host_port_is_allowed_with_a_warning(ports):
+    result = check(f"services:\n  web:\n    image: x\n    env_file: ./env\n    ports: {ports}\n")
+    (warning,) = result.warnings
+    assert warning.startswith("service web publishes container port ")
+    assert RANDOM_PORT in warning
+
+
+@needs_compose
+@pytest.mark.parametrize("ports", CONTAINER_ONLY_PORTS)
+def test_container_only_ports_have_no_fixed_host_port_for_compose(tmp_path, ports):
+    text = f"services:\n  web:\n    image: x\n    env_file: ./env\n    ports: {ports}\n"
+    check(text)
+    for port in compose_config(tmp_path, text)["services"]["web"]["ports"]:
+        assert not port.get("published"), port
+
+
+# ---- files leo cannot upload alone ---------------------------------------------------
+
+
+def test_refuses_top_level_include():
+    text = "include: [other.yml]\n" + GOOD
+    with pytest.raises(InvalidInput) as info:
+        check(text, source="c.yml")
+    assert str(info.value) == (
+        "c.yml has a top-level `include:`; leo uploads only this one compose file to the "
+        "host, so the included files would be missing there. Copy what you need into this file."
+    )
+
+
+@pytest.mark.parametrize("service", ["web", "worker"])
+def test_refuses_extends_from_another_file(service):
+    text = GOOD.replace(
+        f"  {service}:\n", f"  {service}:\n    extends: {{file: base.yml, service: app}}\n"
+    )
+    with pytest.raises(InvalidInput) as info:
+        check(text, source="c.yml")
+    assert str(info.value).startswith(
+        f"c.yml: service {service} extends a service of another file (base.yml); "
+        "leo uploads only this one compose file to the host"
+    )
+
+
+@pytest.mark.parametrize("service", ["web", "worker", "migrate"])
+def test_refuses_build_without_image_on_any_service(service):
+    text = GOOD + "  migrate:\n    image: shop:1\n"
+    text = text.replace(f"  {service}:\n    image: shop:1\n", f"  {service}:\n    build: .\n")
+    with pytest.raises(InvalidInput) as info:
+        check(text, source="c.yml")
+    message = str(info.value)
+    assert message.startswith(f"c.yml: service {service} has `build:` and no `image:`")
+    assert "no build context" in message
+    assert "build the image and push it to a registry" in message
+
+
+def test_build_with_image_is_allowed_with_a_warning():
+    text = GOOD + "  migrate:\n    image: registry.example.com/shop:1\n    build: {context: .}\n"
+    assert check(text).warnings == [
+        "service migrate has `build:`: the host does not build it (it only has the compose "
+        "file) and uses the image registry.example.com/shop:1 as named: build and push it "
+        "before deploying"
+    ]
+
+
+def test_refuses_profiles_on_web():
+    text = GOOD.replace("    expose:", "    profiles: [prod]\n    expose:")
+    with pytest.raises(InvalidInput) as info:
+        check(text, source="c.yml")
+    assert str(info.value).startswith("c.yml: service web has profiles (prod); ")
+    assert "does not start a service with profiles, so web would never run" in str(info.value)
+
+
+def test_other_services_may_have_profiles():
+    assert check(GOOD + "  debug:\n    image: x\n    profiles: [debug]\n").warnings == []
+
+
+# ---- extends within the file: web is checked as compose runs it ----------------------
+
+BASE = """\
+services:
+  base:
+    image: shop:1
+    env_file: ./env
+{base}  web:
+    extends: {extends}
+{web}"""
+
+
+def extended(base: str = "", web: str = "", extends: str = "base") -> str:
+    return BASE.format(base=base, web=web, extends=extends)
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        (extended(base="    container_name: shop\n"), "sets container_name"),
+        (extended(base="    network_mode: host\n"), "network_mode: host"),
+        (extended(base="    ports: ['8080:5000']\n"), "publishes ports on the host (8080:5000)"),
+        (extended(base="    profiles: [dev]\n"), "has profiles (dev)"),
+        # compose concatenates ports: web's own container port does not hide the base's.
+        (
+            extended(base="    ports: ['8080:5000']\n", web="    ports: ['5000']\n"),
+            "publishes ports on the host (8080:5000)",
+        ),
+        (extended(base="    container_name: shop\n", extends="{service: base}"), "container_name"),
+        # Two levels: web -> mid -> base.
+        (
+            extended(base="    network_mode: host\n  mid:\n    extends: base\n", extends="mid"),
+            "network_mode: host",
+        ),
+        (extended(web="    ports: !override ['80:5000']\n"), "publishes ports on the host"),
+    ],
+)
+def test_extends_web_inherits_what_pins_it(text, reason):
+    with pytest.raises(InvalidInput) as info:
+        check(text, source="c.yml")
+    assert str(info.value).startswith("c.yml: service web ")
+    assert reason in str(info.value)
+
+
+@needs_compose
+def test_compose_agrees_web_inherits_from_its_base(tmp_path):
+    # The control for the refusals above: compose itself gives web the base's settings.
+    text = extended(
+        base="    ports: ['8080:5000']\n    profiles: [dev]\n", web="    ports: ['5000']\n"
+    )
+    web = compose_config(tmp_path, text, "dev")["services"]["web"]
+    assert web["profiles"] == ["dev"]
+    assert {p.get("published") for p in web["ports"]} == {"8080", None}
+
+
+ACCEPTED_EXTENDS = [
+    extended(),
+    extended(extends="{service: base}"),
+    extended(base="    container_name: shop-base\n", web="    container_name: !reset null\n"),
+    extended(base="    network_mode: host\n", web="    network_mode: bridge\n"),
+    extended(base="    network_mode: host\n", web="    network_mode: !reset null\n"),
+    extended(base="    ports: ['8080:5000']\n", web="    ports: !reset []\n"),
+    extended(base="    ports: ['8080:5000']\n", web="    ports: !override ['5000']\n"),
+    extended(base="    profiles: [dev]\n", web="    profiles: !reset []\n"),
+    extended(web="    image: shop:2\n"),
+]
+
+
+@pytest.mark.parametrize("text", ACCEPTED_EXTENDS)
+def test_extends_web_that_overrides_what_would_pin_it_is_accepted(text):
+    result = check(text)
+    assert result.services == ["base", "web"]
+    assert all("env_file" not in w for w in result.warnings)  # inherited from base
+
+
+@needs_compose
+@pytest.mark.parametrize("text", ACCEPTED_EXTENDS)
+def test_compose_agrees_the_accepted_extends_files_are_fine(tmp_path, text):
+    web = compose_config(tmp_path, text)["services"]["web"]
+    assert not web.get("container_name")
+    assert web.get("network_mode") in (None, "bridge")
+    assert not web.get("profiles")
+    assert not [p for p in web.get("ports", []) if p.get("published")]
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (extended(extends="nosuch"), "c.yml: service web extends 'nosuch', which is not a service"),
+        (
+            extended(base="    extends: web\n"),
+            "c.yml: services extend each other in a loop: ",
+        ),
+        (extended(extends="web"), "c.yml: services extend each other in a loop: web -> web"),
+    ],
+)
+def test_refuses_extends_that_compose_could_not_resolve(text, message):
+    with pytest.raises(InvalidInput) as info:
+        check(text, source="c.yml")
+    assert str(info.value).startswith(message)
+
+
+def test_warnings_come_from_the_effective_web():
+    # env_file and ports come from the base; both warnings still apply to web.
+    text = "services:\n  base:\n    image: x\n    ports: ['5000']\n  web:\n    extends: base\n"
+    warnings = check(text).warnings
+    assert len(warnings) == 2
+    assert RANDOM_PORT in warnings[0]
+    assert "no `env_file: ./env`" in warnings[1]
+
+
+@needs_compose
+def test_good_file_is_valid_for_compose(tmp_path):
+    assert set(compose_config(tmp_path, GOOD)["services"]) == {"web", "worker"}
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "services:\n  web:\n    image: x\n    image: y\n",
+        "services:\n  web:\n    image: x\n  web:\n    image: y\n    ports: ['80:5000']\n",
+    ],
+)
+def test_refuses_duplicate_keys_as_compose_does(text):
+    # PyYAML keeps the last value; compose refuses the file ("already defined").
+    with pytest.raises(InvalidInput, match=r"(?s)is not valid YAML: .*found duplicate key"):
+        check(text, source="c.yml")
+
+
+def test_merge_keys_may_be_overridden():
+    text = (
+        "x-web: &web\n  image: x\n  env_file: ./env\n"
+        "services:\n  web:\n    <<: *web\n    image: y\n"
+    )
+    assert check(text).warnings == []
+
+
+# ---- pin_images: a release's compose file with its exact images --------------------
+
+HEADER = "# Rollback to release 3 (images pinned by leo).\n"
+PINS = {"web": "leo/shop/web:release-3", "worker": "leo/shop/worker:release-3"}
+WITH_MERGE_TAGS = """\
+x-common: &common
+  restart: unless-stopped
+  env_file: ./env
+services:
+  base:
+    image: shop:1
+    ports: ["8080:5000"]
+    container_name: shop-base
+  web:
+    <<: *common
+    extends: base
+    ports: !reset []
+    container_name: !reset null
+    environment: !override
+      DEBUG: yes
+      MODE: 0o17
+      QUOTED: "0o17"
+      BIG: 1e3
+      PORT: 3000:30
+      EMPTY: ""
+      LINES: "a\\nb"
+      DOLLAR: "$$HOME"
+    stop_grace_period: !override 10s
+    cpu_shares: !override 512
+  worker:
+    <<: *common
+    image: shop:1
+    command: ["sh", "-c", "echo $$HOME"]
+    ports:
+      - 3000:30
+  db:
+    image: postgres:16
+"""
+
+
+def test_pin_images_sets_each_image_and_keeps_the_merge_tags():
+    pinned = pin_images(WITH_MERGE_TAGS, {**PINS, "gone": "x:1"}, HEADER)
+    assert pinned.startswith(HEADER)
+    services = composeyaml.load(pinned)["services"]
+    for name, reference in PINS.items():
+        assert services[name]["image"] == reference
+        assert services[name]["pull_policy"] == "never"
+    assert services["db"] == {"image": "postgres:16"}  # not pinned: as it was
+    assert "gone" not in services
+    web = services["web"]
+    assert web["ports"] == composeyaml.Tagged("!reset", [])
+    assert web["container_name"] == composeyaml.Tagged("!reset", None)
+    assert web["environment"].tag == "!override"
+    assert web["environment"].value["DEBUG"] == "yes"  # compose's reading, not YAML 1.1's
+    assert web["stop_grace_period"] == composeyaml.Tagged("!override", "10s")
+    assert "cpu_shares: !override 512\n" in pinned  # a number stays a number
+    assert services["worker"]["ports"] == ["3000:30"]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "services:\n  web: [unclosed\n",
+        "services:\n  web:\n    image: !python/name:os.system x\n",
+        "services:\n  web:\n    image: !custom x\n",
+        "services: [web]\n",
+        "just text\n",
+    ],
+)
+def test_pin_images_refuses_what_it_cannot_read(text):
+    with pytest.raises(InvalidInput, match=r"^the release's compose file "):
+        pin_images(text, PINS, HEADER)
+
+
+@needs_compose
+def test_compose_reads_the_pinned_file_as_the_original_but_for_the_images(tmp_path):
+    original = compose_config(tmp_path, WITH_MERGE_TAGS)["services"]
+    pinned = compose_config(tmp_path, pin_images(WITH_MERGE_TAGS, PINS, HEADER))["services"]
+    assert set(pinned) == set(original)
+    for name, service in pinned.items():
+        expected = dict(original[name])
+        if name in PINS:
+            expected.update(image=PINS[name], pull_policy="never")
+        assert service == expected, name
+    # The merge tags did their work in both: web kept none of base's pinning settings.
+    assert "ports" not in pinned["web"] and "container_name" not in pinned["web"]
+    assert pinned["web"]["environment"]["DEBUG"] == "yes"

@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
+import os
+import pwd
+
+import paramiko
 import pytest
 
-from leo_tasks.errors import InvalidInput
-from leo_tasks.hosts import HostSpec, parse_host, parse_hosts
+from leo_tasks.errors import InvalidInput, StepFailed
+from leo_tasks.hosts import (
+    HostSpec,
+    local_deploy_user,
+    parse_host,
+    parse_hosts,
+    unique_targets,
+)
 
 
 @pytest.mark.parametrize(
@@ -127,3 +137,87 @@ def test_with_default_user():
     assert HostSpec("prod", "root", 2).with_default_user("leo-deploy") == HostSpec(
         "prod", "root", 2
     )
+
+
+def test_local_deploy_user_that_exists_is_its_passwd_entry():
+    me = pwd.getpwuid(os.getuid())
+    assert local_deploy_user(me.pw_name) == me
+
+
+def test_local_deploy_user_before_setup_says_to_run_setup():
+    # A name no machine has: the state `--host local` is in before `leo setup`.
+    with pytest.raises(StepFailed) as info:
+        local_deploy_user("leo-no-such-user")
+    assert str(info.value) == (
+        "user leo-no-such-user does not exist on this machine: "
+        "run `leo setup --host local` first (as root)"
+    )
+    assert info.value.exit_code == 1
+
+
+# ---- one deploy per machine and user: ~/.ssh/config applied ------------------------
+
+SSH_CONFIG = paramiko.SSHConfig.from_text(
+    """\
+Host shop
+    HostName prod.example.com
+
+Host shop-admin
+    HostName prod.example.com
+    User admin
+
+Host other-port
+    HostName prod.example.com
+    Port 2222
+
+Host local
+    HostName elsewhere.example.com
+"""
+)
+
+
+def unique(text: str, default_user: str | None = "leo-deploy") -> str:
+    kept = unique_targets(parse_hosts(text), default_user, SSH_CONFIG.lookup)
+    return ",".join(map(str, kept))
+
+
+@pytest.mark.parametrize(
+    ("text", "kept"),
+    [
+        ("prod,leo-deploy@prod", "prod"),  # the default user, named or not
+        ("leo-deploy@prod,prod", "leo-deploy@prod"),  # the first one is kept
+        ("prod,prod:22", "prod"),  # the default port
+        ("prod,Prod", "prod"),  # host names are not case-sensitive
+        ("shop,prod.example.com", "shop"),  # an alias and its HostName
+        ("prod.example.com,leo-deploy@shop:22", "prod.example.com"),
+        ("other-port,prod.example.com:2222", "other-port"),  # ssh_config's Port
+        ("b,a,leo-deploy@b,a:22", "b,a"),  # order kept
+        # Different users or ports are different targets.
+        ("prod,root@prod", "prod,root@prod"),
+        ("prod,prod:2222", "prod,prod:2222"),
+        ("other-port,shop", "other-port,shop"),
+        ("prod,prod.example.com", "prod,prod.example.com"),
+        # `local` is this machine without SSH: never looked up, never a remote host.
+        ("local,elsewhere.example.com,localhost", "local,elsewhere.example.com,localhost"),
+    ],
+)
+def test_unique_targets(text, kept):
+    assert unique(text) == kept
+
+
+def test_local_is_kept_once():
+    local = HostSpec("local")
+    assert unique_targets([local, HostSpec("prod"), local], "leo-deploy", SSH_CONFIG.lookup) == [
+        local,
+        HostSpec("prod"),
+    ]
+
+
+def test_ssh_config_user_counts_when_the_task_has_no_default_user():
+    # setup/implode connect as given, else as ssh_config's User, else as the local user.
+    assert unique("shop-admin,admin@prod.example.com", None) == "shop-admin"
+    assert unique("shop-admin,shop", None) == "shop-admin,shop"
+    assert unique("prod,prod", None) == "prod"
+    # App tasks connect as leo-deploy unless the spec names a user: User is not used.
+    assert unique("shop-admin,shop") == "shop-admin"
+    assert unique("shop-admin,admin@prod.example.com") == "shop-admin,admin@prod.example.com"
