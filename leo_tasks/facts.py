@@ -115,16 +115,18 @@ class ComposeModel:
         return max(1, int(count if count is not None else 1))
 
     def reachable_networks(self, service: str) -> list[str]:
-        """Docker names of the networks `service` is on that nginx on the host can
-        reach (not `internal`), the project's default network first."""
+        """Docker names of the networks `service` is on, in the order nginx on the host
+        should use them: the project's default network, then the others, `internal`
+        ones last (the host reaches those too: it owns their bridge address)."""
         attached = list((self.services.get(service) or {}).get("networks") or {})
-        ordered = sorted(attached, key=lambda key: (key != "default", key))
-        names = []
-        for key in ordered:
+
+        def order(key: str) -> tuple[bool, bool, str]:
             spec = self.networks.get(key) or {}
-            if not spec.get("internal"):
-                names.append(str(spec.get("name") or key))
-        return names
+            return (key != "default", bool(spec.get("internal")), key)
+
+        return [
+            str((self.networks.get(k) or {}).get("name") or k) for k in sorted(attached, key=order)
+        ]
 
     def depends_on(self, service: str) -> dict[str, str]:
         """The services `service` depends on, each with its condition

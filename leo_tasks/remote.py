@@ -30,7 +30,8 @@ from typing import IO, Protocol
 import paramiko
 from invoke.exceptions import CommandTimedOut
 
-from .errors import CommandFailed, ConnectionProblem, LeoError, StepFailed
+from .errors import CommandFailed, ConnectionProblem, LeoError
+from .hosts import local_deploy_user
 from .report import Reporter
 
 # Seconds one remote command may take unless its caller says otherwise. Slow
@@ -408,17 +409,6 @@ class _LocalProcess:
         self.proc.kill()
 
 
-def deploy_user(name: str) -> pwd.struct_passwd:
-    """The local account `--host local` acts as; it exists once `leo setup` ran here."""
-    try:
-        return pwd.getpwnam(name)
-    except KeyError:
-        raise StepFailed(
-            f"user {name} does not exist on this machine: run `leo setup --host local` "
-            "first (as root)"
-        ) from None
-
-
 class LocalRemote:
     """`--host local`: run on this machine with no shell and no SSH at all.
 
@@ -434,7 +424,7 @@ class LocalRemote:
         self.is_root = os.geteuid() == 0
         current = pwd.getpwuid(os.geteuid()).pw_name
         self.switch_to = (
-            deploy_user(as_user) if as_user and self.is_root and as_user != current else None
+            local_deploy_user(as_user) if as_user and self.is_root and as_user != current else None
         )
 
     def _command(self, argv: Sequence[str], sudo: bool) -> list[str]:

@@ -18,9 +18,9 @@ from invoke import Exit, Task, task
 
 from . import composefile, validate
 from .acme_client import LETS_ENCRYPT, LETS_ENCRYPT_STAGING, AcmeSettings
-from .connect import open_connection
+from .connect import open_connection, ssh_config_for
 from .errors import InvalidInput, LeoError
-from .hosts import HostSpec, parse_hosts
+from .hosts import HostSpec, parse_hosts, unique_targets
 from .layout import DEPLOY_USER
 from .projectconfig import project_defaults
 from .remote import (
@@ -158,8 +158,9 @@ def connected(
     refused host key stops the run with nothing changed (exit 3)."""
     reporter = Reporter(verbose=verbose)
     remotes: list[Remote] = []
+    lookup = ssh_config_for(getattr(c, "config", None)).base_ssh_config.lookup
     try:
-        for spec in hosts:
+        for spec in unique_targets(hosts, user, lookup):
             remotes.append(open_remote(c, spec, reporter, user=user, accept_new=accept_new))
         yield [Host(r, reporter) for r in remotes]
     finally:

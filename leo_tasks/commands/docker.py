@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from ..imagetags import release_tag_filter
+
 PROJECT_LABEL = "com.docker.compose.project"
 SERVICE_LABEL = "com.docker.compose.service"
 ONEOFF_LABEL = "com.docker.compose.oneoff"
@@ -104,13 +106,13 @@ def image_origins(images: Sequence[str]) -> list[str]:
 
 
 def release_tags(app: str) -> list[str]:
-    """The `leo-<app>-<service>:release-N` tags leo made for rollbacks, one per line."""
+    """The rollback tags leo made for `app` (see imagetags.py), one per line."""
     return [
         "docker",
         "image",
         "ls",
         "--filter",
-        f"reference=leo-{app}-*:release-*",
+        f"reference={release_tag_filter(app)}",
         "--format",
         "{{.Repository}}:{{.Tag}}",
     ]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from ..commands import compose, docker
 from ..commands.compose import Project
 from ..errors import InvalidInput, StepFailed
@@ -43,9 +45,16 @@ def compose_model(host: Host, project: Project) -> ComposeModel:
         raise StepFailed(f"app {project.app!r} does not exist on {host.name} (run `leo create`)")
     if not result.ok:
         raise InvalidInput(
-            f"docker compose on {host.name} cannot use the compose file: {result.stderr.strip()}"
+            f"docker compose on {host.name} cannot use the compose file: "
+            f"{redact_values(result.stderr.strip())}"
         )
     return parse_compose_config(result.stdout)
+
+
+def redact_values(message: str) -> str:
+    """Compose quotes the offending value when it cannot read an env file
+    (`unterminated quoted value "s3cret...`): keep the line, drop the value."""
+    return re.sub(r'(value:?) ["\'].*', r"\1 (not shown)", message)
 
 
 def logs_tail(host: Host, container: Container, lines: int = 20) -> str:

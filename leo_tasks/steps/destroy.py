@@ -35,10 +35,12 @@ def remove_docker_objects(
 
 
 def release_tags(host: Host, paths: AppPaths, *, sudo: bool = False) -> list[str]:
-    """The app's own rollback tags, exactly as its release records name them (a glob on
-    tag names would also match another app whose name starts the same)."""
+    """The app's own rollback tags: the ones its release records name (tags made before
+    the `leo/<app>/...` scheme included), and any `leo/<app>/*` tag a lost record left."""
     history = releases.read_history(host, paths, sudo=sudo).releases
-    return [s["tag"] for r in history for s in r.services.values() if s.get("tag")]
+    recorded = [s["tag"] for r in history for s in r.services.values() if s.get("tag")]
+    listed = parse_ids(host.remote.run(docker.release_tags(paths.app), sudo=sudo).stdout)
+    return list(dict.fromkeys([*recorded, *listed]))
 
 
 def destroy(host: Host, paths: AppPaths, *, volumes: bool) -> None:

@@ -3,7 +3,9 @@
 Each rotate records `.leo/releases/<N>.json` (time, who, the compose file's
 hash, each service's image ID) with a copy of the compose file, and tags the
 images (see `release_tag`), so a rollback finds them even after the original
-tag moved or `docker image prune`.
+tag moved or `docker image prune`. The tags are `leo/<app>/<service>:release-N`
+(imagetags.py): valid for any name compose accepts, and one app's never
+matches another's.
 
 A rollback is recorded as a new release that names the release it went back
 to (`origin`) and the one it left (`rolled_back_from`). The next rollback
@@ -22,6 +24,7 @@ from typing import Any
 from ..commands import docker, fs
 from ..errors import CommandFailed, StepFailed
 from ..facts import Container
+from ..imagetags import release_tag
 from ..layout import AppPaths
 from .base import Host, read_file
 from .lock import who
@@ -48,10 +51,6 @@ class Release:
 
 def releases_dir(paths: AppPaths) -> str:
     return f"{paths.state_dir}/releases"
-
-
-def release_tag(app: str, service: str, number: int) -> str:
-    return f"leo-{app}-{service}:release-{number}"
 
 
 @dataclass(frozen=True)

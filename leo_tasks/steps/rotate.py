@@ -84,9 +84,11 @@ class App:
 def load_app(host: Host, paths: AppPaths, project: Project | None = None) -> App:
     """Read the app as compose resolves it; refuse (exit 2) what cannot be rotated."""
     project = project or Project.live(paths)
-    model = compose_model(host, project)
+    # The env file first: leo's parser names a bad line without its value;
+    # compose's error would quote the value (a secret) in a CI log.
     env = EnvFile.parse(read_file(host, paths.env_file) or "").values()
     settings = AppSettings.from_env(env)
+    model = compose_model(host, project)
     rotatable.check(model, WEB_SERVICE, settings.rotate_services)
     return App(project, model, settings)
 
@@ -195,11 +197,12 @@ class _Run:
     ) -> tuple[RotateResult, Switch]:
         host, paths, model = self.host, self.paths, app.model
         release_phase = model.release_phase(app.rotated)
-        running = {c.service for c in current if c.running}
+        # A paused or restarting container is the user's business, not missing.
+        present = {c.service for c in current if c.status in ("running", "paused", "restarting")}
         added = [
             s
             for s in model.services
-            if s not in running and s not in app.rotated and s not in release_phase
+            if s not in present and s not in app.rotated and s not in release_phase
         ]
         if added:  # e.g. a service new in the compose file: web may depend on it
             with host.step(f"start services {', '.join(added)}"):
@@ -260,7 +263,14 @@ class _Run:
             "no longer in the compose file",
         )
         release_phase = model.release_phase(app.rotated)
-        converge = [s for s in model.services if s not in app.rotated and s not in release_phase]
+        paused = sorted({c.service for c in current if c.status == "paused"})
+        if paused:  # someone paused it on purpose; compose could not start it anyway
+            host.note(f"left paused as it is: {', '.join(paused)}")
+        converge = [
+            s
+            for s in model.services
+            if s not in app.rotated and s not in release_phase and s not in paused
+        ]
         if converge:
             attempt(_update, host, app, converge)
         if app.project.file != paths.compose_file:

@@ -50,9 +50,9 @@ def upstream_addresses(web: list[Container], networks: list[str] | tuple[str, ..
             )
             raise StepFailed(
                 f"nginx cannot reach {describe(container)}: it has no address on "
-                f"{' or '.join(networks) or 'a network nginx can reach'} "
-                f"(attached: {attached or 'none'}). Put the web service on a network that is "
-                "not `internal` (its default network is simplest)"
+                f"{' or '.join(networks) or 'a single network'} "
+                f"(attached: {attached or 'none'}). Put the web service on a bridge network "
+                "(its default network is simplest)"
             )
         addresses.append(address)
     return addresses

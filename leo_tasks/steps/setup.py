@@ -120,43 +120,62 @@ def setup(host: Host, pubkey: str) -> None:
         line.outcome = "changed" if _ensure_sudoers(host, sudoers(nginx_path)) else "unchanged"
 
     with host.step(f"nginx include {NGINX_INCLUDE}") as line:
-        content, notes = leo_conf_for(host)
-        changed = nginx.apply(
-            host,
-            [nginx.FileChange(NGINX_INCLUDE, content, 0o644, sudo=True)],
-            failing=f"nginx -t rejects {NGINX_INCLUDE} on {host.name}",
-        )
+        with nginx.transaction(
+            host, failing=f"nginx -t rejects {NGINX_INCLUDE} on {host.name}", privileged=True
+        ) as txn:
+            content, notes = leo_conf_for(host, txn)
+            txn.write(nginx.FileChange(NGINX_INCLUDE, content, 0o644, sudo=True))
         dump = run(nginx_commands.dump(), sudo=True, check=False).stdout
         if f"# configuration file {NGINX_INCLUDE}:" not in dump:
             raise StepFailed(
                 f"nginx on {host.name} does not load {NGINX_INCLUDE}: add "
                 "`include /etc/nginx/conf.d/*.conf;` to the http {} block of nginx.conf"
             )
-        line.outcome = "changed" if changed else "unchanged"
+        line.outcome = "changed" if txn.changed else "unchanged"
         line.details = notes
 
 
 # ssl_reject_handshake (the HTTPS catch-all) exists since nginx 1.19.4.
 REJECT_HANDSHAKE = (1, 19, 4)
+_DUPLICATE_DEFAULT = re.compile(r"duplicate default server for \S*:(\d+)")
 
 
-def leo_conf_for(host: Host) -> tuple[str, list[str]]:
-    """leo.conf for this host: catch-all default servers unless nginx has its own."""
+def leo_conf_for(host: Host, txn: nginx.Transaction) -> tuple[str, list[str]]:
+    """leo.conf for this host: catch-all default servers unless nginx has its own.
+
+    The host's default servers are read from `nginx -T`. When nginx cannot read
+    its configuration because the host added a default server of its own next
+    to leo's catch-all (nginx refuses two), that catch-all is dropped inside
+    the transaction and nginx is asked again.
+    """
     run = host.remote.run
-    dump = run(nginx_commands.dump(), sudo=True, check=False).stdout
-    theirs = parse_default_servers(dump, exclude=[NGINX_INCLUDE])
     version = parse_nginx_version(run(nginx_commands.version(), check=False).stderr)
+    theirs: set[int] = set()
+
+    def render() -> str:
+        https = 443 not in theirs and version >= REJECT_HANDSHAKE
+        return templates.leo_conf(http_catch_all=80 not in theirs, https_catch_all=https)
+
+    for _ in range(3):
+        dump = run(nginx_commands.dump(), sudo=True, check=False)
+        if dump.ok:
+            theirs |= parse_default_servers(dump.stdout, exclude=[NGINX_INCLUDE])
+            break
+        clash = _DUPLICATE_DEFAULT.search(dump.stderr)
+        if not clash or int(clash.group(1)) in theirs:
+            break  # another problem: the transaction's nginx -t names it
+        theirs.add(int(clash.group(1)))
+        txn.write(nginx.FileChange(NGINX_INCLUDE, render(), 0o644, sudo=True))
     notes = [
         f"port {port} keeps the default_server the host's nginx already has"
         for port in sorted(theirs & {80, 443})
     ]
-    https = 443 not in theirs and version >= REJECT_HANDSHAKE
-    if 443 not in theirs and not https:
+    if 443 not in theirs and version < REJECT_HANDSHAKE:
         notes.append(
             f"nginx {'.'.join(map(str, version)) or '(unknown version)'} has no "
             "ssl_reject_handshake: no HTTPS catch-all"
         )
-    return templates.leo_conf(http_catch_all=80 not in theirs, https_catch_all=https), notes
+    return render(), notes
 
 
 def _explain(item: str) -> str:

@@ -253,3 +253,31 @@ class Background:
 def set_env(leo: Leo, app: str, name: str, value: str) -> subprocess.CompletedProcess[str]:
     """`leo env.set` on the test host (must succeed)."""
     return leo("env.set", "--app", app, "--host", "testhost", "--name", name, "--value", value)
+
+
+APP_FILES = ("docker-compose.yml", "nginx.conf", "upstream.conf", "env", "tls.conf")
+
+
+def app_files(app: str) -> dict[str, bytes]:
+    """The app's files on the host that a failed run must leave as they were."""
+    root = APPS / app
+    return {name: (root / name).read_bytes() for name in APP_FILES if (root / name).exists()}
+
+
+def container_states(app: str) -> list[tuple[str, str]]:
+    """(id, state) of every container of the app, one-offs included."""
+    return sorted((c.id, c.state) for c in containers(app))
+
+
+def deploy(leo: Leo, app: str, compose: Path, *extra: str, ok: bool = True):
+    return leo(
+        "deploy", "--app", app, "--host", "testhost", "--compose", str(compose), *extra, ok=ok
+    )
+
+
+def compose_text(path: Path, text: str) -> Path:
+    """A hand-written compose file (dedented)."""
+    import textwrap
+
+    path.write_text(textwrap.dedent(text).lstrip())
+    return path

@@ -64,7 +64,12 @@ def test_killed_rotate_leaves_the_site_up_and_the_next_one_converges(
             assert time.monotonic() < deadline, "lock still held after leo was killed"
             time.sleep(0.2)
         assert http_get(domain_of(app))[0] == 200
+        # A killed deploy did not happen: its compose file never replaced the
+        # live one, so a plain rotate converges on the last complete release...
         leo("rotate", "--app", app, "--host", "testhost")
+        assert_converged(leo, app, "v1")
+        # ...and running the deploy again ships it.
+        leo("deploy", "--app", app, "--host", "testhost", "--compose", str(slow))
     assert load.failed == 0, (load.statuses, load.errors[:3])
     assert_converged(leo, app, "slow")
 

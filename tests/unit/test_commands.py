@@ -292,7 +292,6 @@ def test_docker_login_takes_the_password_on_stdin_only():
 
 def test_compose_pull_names_services_after_double_dash():
     from leo_tasks.commands import compose as compose_cmds
-    from leo_tasks.layout import AppPaths
 
     assert compose_cmds.pull(SHOP, ["web", "worker"])[-5:] == [
         "pull",

@@ -10,9 +10,9 @@ from leo_tasks.errors import LeoError
 from leo_tasks.facts import (
     Container,
     parse_compose_config,
+    parse_default_servers,
     parse_ids,
     parse_inspect,
-    parse_default_servers,
     parse_nginx_version,
     parse_sha256sum,
 )
