@@ -206,10 +206,20 @@ class SSHRemote:
     def _command(self, argv: Sequence[str], sudo: bool, timeout: float | None) -> list[str]:
         return bounded([*SUDO, *argv] if sudo and not self.is_root else list(argv), timeout)
 
+    def _connected(self) -> None:
+        """Refuse to go on over a connection that was lost. Fabric would silently open a
+        new one, but this run's lock holders lived on the old one: a run that lost its
+        link must stop, not carry on without its locks."""
+        transport = self.connection.client.get_transport()
+        if transport is None or not transport.is_active():
+            why = self._keepalive.why if self._keepalive and self._keepalive.why else "closed"
+            raise ConnectionProblem(f"lost the SSH connection to {self.name}: {why}")
+
     def run(self, argv, *, sudo=False, check=True, timeout=DEFAULT_TIMEOUT, stdin=None) -> Result:
         full = self._command(argv, sudo, timeout)
         self.reporter.command(self.name, full)
         self.commands_run += 1
+        self._connected()
         try:
             res = self.connection.run(
                 shlex.join(full),
@@ -239,6 +249,7 @@ class SSHRemote:
         """Write `data` to `path` atomically: upload beside it (or privately), then rename."""
         self.reporter.command(self.name, ["put", f"{len(data)} bytes", oct(mode), path])
         self.commands_run += 1
+        self._connected()
         try:
             sftp = self.connection.sftp()
             if sudo or owner:
@@ -274,6 +285,7 @@ class SSHRemote:
     def interactive(self, argv: Sequence[str], *, pty: bool) -> int:
         self.reporter.command(self.name, argv)
         self.commands_run += 1
+        self._connected()
         try:
             res = self.connection.run(shlex.join(argv), pty=pty, warn=True, encoding="utf-8")
         except (paramiko.SSHException, OSError, EOFError) as exc:
@@ -284,6 +296,7 @@ class SSHRemote:
         full = [*SUDO, *argv] if sudo and not self.is_root else list(argv)
         self.reporter.command(self.name, full)
         self.commands_run += 1
+        self._connected()
         try:
             channel = self.connection.client.get_transport().open_session()
             channel.exec_command(shlex.join(full))

@@ -35,7 +35,7 @@ def _check_service(name: str, spec: dict[str, Any], *, is_web: bool) -> None:
             f"service {name} sets container_name; {WHY}, and two containers cannot share "
             "one name. Remove container_name."
         )
-    fixed = [p for p in spec.get("ports") or [] if _published(p)]
+    fixed = [_published(p) for p in spec.get("ports") or [] if _published(p)]
     if fixed:
         raise InvalidInput(
             f"service {name} publishes host port {fixed[0]}; {WHY}, and only one of them "

@@ -34,18 +34,18 @@ def exists(path: str) -> list[str]:
     return ["test", "-e", path]
 
 
-def remove_temp_files(directory: str, *, older_than_minutes: int = 10) -> list[str]:
+def remove_temp_files(
+    directory: str, *, older_than_minutes: int = 10, also: Sequence[str] = ()
+) -> list[str]:
     """Delete (and print) leo's own temp files under `directory`: what an interrupted
-    upload left (uploads go to `*.leo-tmp-*` / `*.leo-new-*`, then a rename).
+    upload left (uploads go to `*.leo-tmp-*` / `*.leo-new-*`, then a rename), and the
+    files in `also` (a killed deploy's candidate compose file).
 
-    Only files older than a few minutes: a younger one may belong to a run
-    that is writing it right now (a certificate install, an env edit).
+    Temp files only when older than a few minutes: a younger one may belong to a
+    run that is writing it right now (a certificate install, an env edit).
     """
-    return [
-        "find",
-        directory,
-        "-maxdepth",
-        "3",
+    stale = [
+        "(",
         "(",
         "-name",
         "*.leo-tmp-*",
@@ -55,9 +55,11 @@ def remove_temp_files(directory: str, *, older_than_minutes: int = 10) -> list[s
         ")",
         "-mmin",
         f"+{older_than_minutes}",
-        "-print",
-        "-delete",
+        ")",
     ]
+    for path in also:
+        stale += ["-o", "-path", path]
+    return ["find", directory, "-maxdepth", "3", "(", *stale, ")", "-print", "-delete"]
 
 
 def install_candidate(candidate: str, live: str, previous: str) -> list[str]:

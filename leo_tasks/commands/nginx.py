@@ -45,29 +45,41 @@ fi
 kids() { ps -o pid= --ppid "$master" 2>/dev/null | tr -s ' \n' '  '; }
 """
 
-# Reloads nginx and waits up to $1 seconds until the master has started a
-# worker that did not exist before: only then has the new configuration been
-# applied. `nginx -s reload` returns before that, and when the master cannot
-# apply the configuration (a port in use, a certificate it cannot read) it
-# keeps the old one and says so only in its error log. Prints
-# `old <pids>`: the workers from before, which may still serve old requests.
+# Reloads nginx and waits up to $1 seconds until the new configuration is the
+# only one that accepts connections: the master has started a worker that did
+# not exist before, and every worker from before has stopped accepting (its
+# title says "shutting down") or exited. `nginx -s reload` returns before any
+# of that, and when the master cannot apply the configuration (a port in use,
+# a certificate it cannot read) it keeps the old one and says so only in its
+# error log. Prints `old <pids>`: the workers from before, which may still be
+# finishing requests they accepted.
 _RELOAD_CONFIRMED = (
     _FIND_MASTER
     + r"""
 before=" $(kids) "
 if [ "$(id -u)" -eq 0 ]; then nginx -s reload; else sudo -n -- nginx -s reload; fi || exit 4
 end=$(( $(date +%s) + $1 ))
-while :; do
-  for p in $(kids); do
-    case "$before" in *" $p "*) ;; *) echo "old$before"; exit 0 ;; esac
+accepting() {  # old workers that may still accept a connection with the old config
+  for p in $before; do
+    t=$( { tr '\0' ' ' < "/proc/$p/cmdline"; } 2>/dev/null ) || continue
+    case "$t" in *"worker process"*) case "$t" in *"shutting down"*) ;; *) echo "$p" ;; esac ;; esac
   done
+}
+while :; do
+  new=""
+  for p in $(kids); do case "$before" in *" $p "*) ;; *) new="$p" ;; esac; done
+  if [ -n "$new" ] && [ -z "$(accepting)" ]; then echo "old$before"; exit 0; fi
   if [ ! -d "/proc/$master" ]; then
     echo "the nginx master (pid $master) exited during the reload" >&2
     exit 5
   fi
   if [ "$(date +%s)" -ge "$end" ]; then
-    echo "nginx started no new worker within $1s of the reload: it kept its previous" \
-      "configuration (its error log says why, e.g. a port in use)" >&2
+    if [ -z "$new" ]; then
+      echo "nginx started no new worker within $1s of the reload: it kept its previous" \
+        "configuration (its error log says why, e.g. a port in use)" >&2
+    else
+      echo "nginx's previous workers still accept connections $1s after the reload" >&2
+    fi
     exit 5
   fi
   sleep 0.05

@@ -38,6 +38,9 @@ def web_policy(settings: AppSettings, networks: list[str] | tuple[str, ...] = ()
     )
 
 
+CRASHED = ("exited", "dead", "restarting")
+
+
 class Unhealthy(LeoError):
     """A new container never became ready."""
 
@@ -76,11 +79,11 @@ def wait_ready(host: Host, ids: list[str], policy: HealthPolicy) -> list[Contain
             if verdict is True:
                 ready[container.id] = container
             elif verdict is False:
-                why = (
-                    f"exited with code {container.exit_code}"
-                    if container.status in ("exited", "dead")
-                    else f"is {container.health or container.status}"
-                )
+                why = {
+                    "exited": f"exited with code {container.exit_code}",
+                    "dead": f"exited with code {container.exit_code}",
+                    "restarting": f"crashed (exit code {container.exit_code}): docker restarts it",
+                }.get(container.status, f"is {container.health or container.status}")
                 raise Unhealthy(_failure(host, container, why))
             else:
                 last[container.id] = verdict
@@ -102,8 +105,9 @@ def _verdict(host: Host, container: Container, policy: HealthPolicy, left: float
     if policy.completes:
         if container.status in ("exited", "dead"):
             return container.exit_code == 0
-        return f"still {container.status}"
-    if container.status in ("exited", "dead") or container.health == "unhealthy":
+        return False if container.status == "restarting" else f"still {container.status}"
+    # A new container docker is restarting has crashed already: not worth waiting for.
+    if container.status in CRASHED or container.health == "unhealthy":
         return False
     if not container.running:
         return f"status {container.status}"

@@ -30,7 +30,7 @@ from .base import Host, read_file
 NGINX_LOCK = f"{HOME}/.nginx.lock"
 # Another run's change takes a second or two; a hung run loses the lock with its heartbeat.
 LOCK_WAIT = 120.0
-RELOAD_WAIT = 10  # seconds for the master to start its new workers after a reload
+RELOAD_WAIT = 5  # seconds for nginx to switch to new workers after a reload (takes ms)
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ compose's own ordering and fails unless every web container is ready.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 
 from .. import rotatable
@@ -122,8 +123,10 @@ def rotate(
             raise
         finally:
             if files is not None and files.compose is not None:
-                # Moved into place on success; any other end of the run drops it.
-                host.remote.run(fs.remove_file(paths.candidate_compose_file), check=False)
+                # Moved into place on success; any other end of the run drops it
+                # (over a lost link it cannot: the next rotate's sweep will).
+                with contextlib.suppress(LeoError):
+                    host.remote.run(fs.remove_file(paths.candidate_compose_file), check=False)
 
 
 class _Run:
@@ -145,7 +148,7 @@ class _Run:
             app = load_app(host, paths, project)
             line.outcome = f"services: {', '.join(sorted(app.model.services))}"
         images.pull(host, project, app.model, app.settings)
-        _remove_temp_files(host, paths)
+        _remove_temp_files(host, paths, staged=project.file != paths.compose_file)
         found = containers(host, paths.app)
         leftovers = [c for c in found if c.service in app.rotated and c.status in LEFTOVER_STATES]
         if leftovers:
@@ -311,8 +314,9 @@ class AfterSwitch(LeoError):
     """The new release serves, but a step after the switch failed."""
 
 
-def _remove_temp_files(host: Host, paths: AppPaths) -> None:
-    found = host.remote.run(fs.remove_temp_files(paths.dir), check=False).stdout.split()
+def _remove_temp_files(host: Host, paths: AppPaths, *, staged: bool) -> None:
+    also = [] if staged else [paths.candidate_compose_file]  # a killed deploy's
+    found = host.remote.run(fs.remove_temp_files(paths.dir, also=also), check=False).stdout.split()
     if found:
         host.note(f"removed {len(found)} temp files left by an interrupted run")
 

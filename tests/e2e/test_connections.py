@@ -65,6 +65,8 @@ def test_a_link_that_goes_silent_ends_the_run_and_frees_the_lock(
     assert run.finish(timeout=60) == 3, run.stderr
     assert "lost the SSH connection" in run.stderr
     assert "no answer to SSH keepalives" in run.stderr
+    # It could not put anything back over a dead link, and says so.
+    assert "COULD NOT put the containers back" in run.stderr
     # On the host, the lock holder stops hearing leo's heartbeat and lets go.
     deadline = time.monotonic() + 20
     while "deploy lock free" not in leo("lock", "--app", app, "--host", "testhost").stdout:

@@ -300,3 +300,21 @@ def test_compose_pull_names_services_after_double_dash():
         "web",
         "worker",
     ]
+
+
+def test_temp_file_sweep_spares_fresh_files_and_takes_a_killed_deploys_candidate(tmp_path):
+    import os
+    import subprocess
+    import time
+
+    (tmp_path / ".leo").mkdir()
+    stale, fresh = tmp_path / "env.leo-tmp-1", tmp_path / "env.leo-tmp-2"
+    candidate, mine = tmp_path / ".leo" / "candidate.compose.yml", tmp_path / "env"
+    for path in (stale, fresh, candidate, mine):
+        path.write_text("x")
+    old = time.time() - 3600
+    os.utime(stale, (old, old))
+    argv = fs.remove_temp_files(str(tmp_path), also=[str(candidate)])
+    found = subprocess.run(argv, capture_output=True, text=True, check=True).stdout.split()
+    assert sorted(found) == sorted([str(stale), str(candidate)])
+    assert fresh.exists() and mine.exists() and not stale.exists() and not candidate.exists()
