@@ -361,6 +361,8 @@ def letsencrypt_schedule(
         args += ["--ca-bundle", ca_bundle]
     if email:
         args += ["--email", email]
+    # Refuse what cannot go into a crontab line (a newline) before connecting.
+    tls_step.cron_line(app, leo or "/usr/local/bin/leo", args, "/dev/null")
 
     def action(h: Host) -> None:
         with h.step("renewal cron job") as line:

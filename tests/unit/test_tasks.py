@@ -151,6 +151,14 @@ def test_version(leo):
         (["deploy", "-a", "shop", "-H", NOWHERE, "--nginx", "nope.conf"], "cannot read nginx site"),
         (["setup", "-H", NOWHERE], "no public key found in ~/.ssh: pass --pubkey FILE"),
         (["implode", "-H", NOWHERE, "--volumes"], "pass --yes to confirm"),
+        (
+            ["letsencrypt.schedule", "-a", "shop", "-H", NOWHERE, "--email", "a@b\nMAILTO=x"],
+            "line break",
+        ),
+        (
+            ["env.set", "-a", "s", "-H", NOWHERE, "-n", "A", "--value", "", "--lock-wait", "x"],
+            "lock",
+        ),
     ],
 )
 def test_bad_input_exits_2_before_connecting(leo, argv, message):
