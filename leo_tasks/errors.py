@@ -58,3 +58,20 @@ class CommandFailed(LeoError):
         if detail:
             lines += ["  " + line for line in detail.splitlines()]
         return "\n".join(lines)
+
+
+class UndoFailed(LeoError):
+    """A failed run could not put back what it had changed: the host is not as it was."""
+
+
+def annotated(exc: LeoError, text: str) -> LeoError:
+    """`exc` with `text` added on a line of its own, same class and exit code.
+
+    Used to say what a failed run put back (or could not) after the error
+    that stopped it.
+    """
+    # Built without calling __init__: subclasses take other arguments (CommandFailed).
+    new = type(exc).__new__(type(exc))
+    new.__dict__.update(exc.__dict__)
+    new.args = (f"{exc}\n  {text}",)
+    return new

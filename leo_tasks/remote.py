@@ -202,18 +202,26 @@ class SSHRemote:
         self.liveness = liveness or Liveness()
         transport = connection.client.get_transport()
         self._keepalive = _KeepAlive(transport, self.liveness) if transport else None
+        # Fabric reopens a closed connection before each operation. This run's lock
+        # holders lived on the first one: a run that lost its link must stop, not
+        # carry on without its locks. (Instance attribute: Fabric calls self.open().)
+        connection.open = self._connected
 
     def _command(self, argv: Sequence[str], sudo: bool, timeout: float | None) -> list[str]:
         return bounded([*SUDO, *argv] if sudo and not self.is_root else list(argv), timeout)
 
     def _connected(self) -> None:
-        """Refuse to go on over a connection that was lost. Fabric would silently open a
-        new one, but this run's lock holders lived on the old one: a run that lost its
-        link must stop, not carry on without its locks."""
+        """Raise ConnectionProblem when the connection this remote was opened with is gone."""
         transport = self.connection.client.get_transport()
         if transport is None or not transport.is_active():
             why = self._keepalive.why if self._keepalive and self._keepalive.why else "closed"
             raise ConnectionProblem(f"lost the SSH connection to {self.name}: {why}")
+
+    def _exit_status(self, exited: int) -> int:
+        """-1 is paramiko's "no exit status": the channel closed under the command."""
+        if exited == -1:
+            self._connected()
+        return exited
 
     def run(self, argv, *, sudo=False, check=True, timeout=DEFAULT_TIMEOUT, stdin=None) -> Result:
         full = self._command(argv, sudo, timeout)
@@ -241,7 +249,8 @@ class SSHRemote:
             raise _lost(self.name, exc, self._keepalive) from exc
         if self._keepalive is not None and self._keepalive.why:
             raise _lost(self.name, EOFError(), self._keepalive)
-        return _checked(self.name, Result(full, res.exited, res.stdout, res.stderr), check, timeout)
+        exited = self._exit_status(res.exited)
+        return _checked(self.name, Result(full, exited, res.stdout, res.stderr), check, timeout)
 
     def put(
         self, data: bytes, path: str, *, mode: int, sudo: bool = False, owner: str | None = None
@@ -250,37 +259,41 @@ class SSHRemote:
         self.reporter.command(self.name, ["put", f"{len(data)} bytes", oct(mode), path])
         self.commands_run += 1
         self._connected()
+        tmp = ""
         try:
             sftp = self.connection.sftp()
-            if sudo or owner:
+            # An SFTP operation that gets no answer fails instead of waiting forever.
+            sftp.get_channel().settimeout(DEFAULT_TIMEOUT)
+            private = bool(sudo or owner)
+            if private and not self.is_root:
                 # SFTP cannot sudo or chown: upload privately, install with the right owner.
-                if self.is_root:
-                    tmp = _temp_name(path)
-                else:
-                    tmp = f"{sftp.normalize('.')}/.leo-upload-{secrets.token_hex(4)}"
-                with sftp.open(tmp, "wx") as fh:
-                    fh.chmod(0o600)
-                    fh.write(data)
+                tmp = f"{sftp.normalize('.')}/.leo-upload-{secrets.token_hex(4)}"
             else:
                 tmp = _temp_name(path)
-                try:
-                    # Set the mode before any byte is written: an env file is never
-                    # readable by others, not even for an instant.
-                    with sftp.open(tmp, "wx") as fh:
-                        fh.chmod(mode)
-                        fh.write(data)
-                    sftp.posix_rename(tmp, path)
-                except OSError as exc:
-                    with contextlib.suppress(OSError):
-                        sftp.remove(tmp)
-                    raise LeoError(f"could not write {path} on {self.name}: {exc}") from exc
+            # Set the mode before any byte is written: an env file is never readable
+            # by others, not even for an instant.
+            with sftp.open(tmp, "wx") as fh:
+                fh.chmod(0o600 if private else mode)
+                fh.write(data)
+            if not private:
+                sftp.posix_rename(tmp, path)
                 return
-        except (paramiko.SSHException, EOFError, ConnectionError) as exc:
+        except (paramiko.SSHException, EOFError, ConnectionError, TimeoutError) as exc:
             raise _lost(self.name, exc, self._keepalive) from exc
-        self.run(
-            ["sh", "-c", _INSTALL_SCRIPT, "sh", tmp, format(mode, "o"), path, owner or ""],
-            sudo=sudo,
-        )
+        except OSError as exc:
+            if tmp:
+                with contextlib.suppress(OSError, paramiko.SSHException):
+                    sftp.remove(tmp)
+            raise LeoError(f"could not write {path} on {self.name}: {exc}") from exc
+        try:
+            self.run(
+                ["sh", "-c", _INSTALL_SCRIPT, "sh", tmp, format(mode, "o"), path, owner or ""],
+                sudo=sudo,
+            )
+        except LeoError:
+            with contextlib.suppress(OSError, paramiko.SSHException, LeoError):
+                sftp.remove(tmp)
+            raise
 
     def interactive(self, argv: Sequence[str], *, pty: bool) -> int:
         self.reporter.command(self.name, argv)
@@ -290,7 +303,7 @@ class SSHRemote:
             res = self.connection.run(shlex.join(argv), pty=pty, warn=True, encoding="utf-8")
         except (paramiko.SSHException, OSError, EOFError) as exc:
             raise _lost(self.name, exc, self._keepalive) from exc
-        return res.exited
+        return self._exit_status(res.exited)
 
     def hold(self, argv: Sequence[str], *, sudo: bool = False) -> Holder:
         full = [*SUDO, *argv] if sudo and not self.is_root else list(argv)
@@ -319,7 +332,6 @@ class _Process(Protocol):
     def exited(self) -> bool: ...
     def wait(self) -> tuple[int, str]: ...
     def close_input(self) -> None: ...
-    def kill(self) -> None: ...
 
 
 class Holder:
@@ -389,9 +401,6 @@ class _ChannelProcess:
         finally:
             self.channel.close()
 
-    def kill(self) -> None:
-        self.channel.close()
-
 
 class _LocalProcess:
     def __init__(self, proc: subprocess.Popen) -> None:
@@ -417,9 +426,6 @@ class _LocalProcess:
             self.proc.wait(10)
         except subprocess.TimeoutExpired:
             self.proc.kill()
-
-    def kill(self) -> None:
-        self.proc.kill()
 
 
 class LocalRemote:

@@ -60,7 +60,6 @@ def up(
     no_recreate: bool = False,
     force_recreate: bool = False,
     scale: Mapping[str, int] | None = None,
-    remove_orphans: bool = False,
 ) -> list[str]:
     argv = [*base(project), "up", "--detach", "--quiet-pull"]
     if no_deps:
@@ -69,8 +68,6 @@ def up(
         argv.append("--no-recreate")
     if force_recreate:
         argv.append("--force-recreate")
-    if remove_orphans:
-        argv.append("--remove-orphans")
     for service, count in sorted((scale or {}).items()):
         argv += ["--scale", f"{service}={count}"]
     services = list(services)
@@ -87,11 +84,6 @@ def pull(project: Project, services: Iterable[str]) -> list[str]:
 
 def stop(project: Project) -> list[str]:
     return [*base(project), "stop"]
-
-
-def down(project: Project, *, volumes: bool = False) -> list[str]:
-    argv = [*base(project), "down", "--remove-orphans"]
-    return [*argv, "--volumes"] if volumes else argv
 
 
 def run(project: Project, service: str, command: str, *, tty: bool) -> list[str]:

@@ -6,7 +6,7 @@ import re
 
 from ..commands import compose, docker
 from ..commands.compose import Project
-from ..errors import InvalidInput, StepFailed
+from ..errors import CommandFailed, InvalidInput, StepFailed
 from ..facts import ComposeModel, Container, parse_compose_config, parse_inspect
 from .base import Host
 
@@ -20,8 +20,12 @@ def containers(
     started them: they are left out unless `oneoffs`, so a rotate never
     counts, serves or retires them.
     """
-    # check=False: a container removed between `ps` and `inspect` is just absent.
+    # check=False: a container removed between `ps` and `inspect` is just absent
+    # (inspect then still prints the others). Nothing at all printed means docker
+    # itself failed: never take that for "no containers".
     result = host.remote.run(docker.inspect_project(app, service), check=False)
+    if not result.ok and not result.stdout.strip():
+        raise CommandFailed(host.name, result.argv, result.exited, "", result.stderr)
     found = parse_inspect(result.stdout if result.stdout.strip() else "[]")
     return sorted(
         (c for c in found if oneoffs or not c.oneoff), key=lambda c: (c.service, c.number)

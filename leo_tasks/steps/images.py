@@ -42,7 +42,8 @@ def pull(host: Host, project: Project, model: ComposeModel, settings: AppSetting
         )
         if not result.ok:
             raise LeoError(
-                f"docker compose pull failed on {host.name}; nothing was changed:\n"
+                f"docker compose pull failed on {host.name}; the app's files and "
+                "containers were not changed (images pulled so far stay in docker):\n"
                 f"{result.stderr.strip()}"
             )
         line.outcome = f"pulled {', '.join(wanted)}"

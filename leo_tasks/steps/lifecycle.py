@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from ..commands import compose
-from ..errors import StepFailed
+from ..errors import LeoError, StepFailed, UndoFailed, annotated
 from ..layout import WEB_PORT, WEB_SERVICE, AppPaths
 from . import lock
 from . import rotate as rotate_step
 from .base import Host
 from .containers import containers
-from .serving import await_ready, switch_upstream
+from .serving import await_ready, restored_message, switch_upstream
 
 
 def start(host: Host, paths: AppPaths) -> None:
@@ -23,17 +23,25 @@ def start(host: Host, paths: AppPaths) -> None:
         rotate_step.rotate(host, paths)
         return
     with lock.held(host, paths, "deploy", purpose="start"):
-        with host.step("start containers"):
-            host.remote.run(compose.start(app.project), timeout=app.settings.command_timeout)
-        web = containers(host, paths.app, WEB_SERVICE)
-        expected = app.model.replicas(WEB_SERVICE)
-        if len(web) < expected:
-            raise StepFailed(
-                f"{len(web)} web containers exist on {host.name}, {expected} expected: "
-                f"`leo rotate --app {paths.app}` creates them"
-            )
-        ready = await_ready(host, [c.id for c in web], app.web_policy())
-        switch_upstream(host, paths, ready, networks=app.networks, port=WEB_PORT)
+        before = containers(host, paths.app)
+        try:
+            with host.step("start containers"):
+                host.remote.run(compose.start(app.project), timeout=app.settings.command_timeout)
+            web = containers(host, paths.app, WEB_SERVICE)
+            expected = app.model.replicas(WEB_SERVICE)
+            if len(web) < expected:
+                raise StepFailed(
+                    f"{len(web)} web containers exist on {host.name}, {expected} expected: "
+                    f"`leo rotate --app {paths.app}` creates them"
+                )
+            ready = await_ready(host, [c.id for c in web], app.web_policy())
+            switch_upstream(host, paths, ready, networks=app.networks, port=WEB_PORT)
+        except LeoError as exc:
+            if isinstance(exc, UndoFailed):
+                raise
+            serving = any(c.running and c.service == WEB_SERVICE for c in before)
+            outcome = restored_message(host, paths.app, before, serving=serving)
+            raise annotated(exc, outcome) from exc
 
 
 def stop(host: Host, paths: AppPaths) -> None:

@@ -21,7 +21,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from ..errors import LeoError, LockHeld, StepFailed
+from ..errors import ConnectionProblem, LeoError, LockHeld, StepFailed
 from ..layout import AppPaths
 from ..remote import Holder
 from .base import Host, read_file
@@ -32,8 +32,11 @@ LOCKS = ("deploy", "env")
 # (leo released the lock or died) or until none came for $3 seconds (the link
 # went silent). $$ is written to $1.pid so `leo lock --release` can end it.
 # bash for `read -t`; every Debian host has it.
+# The two files are written beside and renamed into place: one that another user
+# made (root, during setup) is replaced, not left to name a run long gone.
 _HOLD = (
-    'echo $$ > "$1.pid"; printf "%s\\n" "$2" > "$1.owner"; echo locked; '
+    'echo $$ > "$1.pid.$$" && mv -f "$1.pid.$$" "$1.pid"; '
+    'printf "%s\\n" "$2" > "$1.owner.$$" && mv -f "$1.owner.$$" "$1.owner"; echo locked; '
     'while read -r -t "$3" _; do :; done'
 )
 
@@ -101,25 +104,36 @@ class Lease:
             )
 
 
+def acquire(
+    host: Host, path: str, *, what: str, purpose: str, wait: float = 0.0, sudo: bool = False
+) -> Lease:
+    """Take the flock on `path`, waiting up to `wait` seconds. Raises LockHeld (another
+    run has it), ConnectionProblem (the link died meanwhile) or NoLock (flock failed)."""
+    silence = host.remote.liveness.silence
+    holder = host.remote.hold(flock_argv(path, purpose, wait, silence), sudo=sudo)
+    if holder.first_line().strip() == "locked":
+        return Lease(holder, what, host.name)
+    status, stderr = holder.failure()
+    holder.release()
+    if status == 75:
+        owner = (read_file(host, f"{path}.owner", sudo=sudo) or "").strip() or "an unknown run"
+        waited = f" (waited {wait:g}s)" if wait else ""
+        raise LockHeld(f"{what} held by {owner}{waited}")
+    if status < 0:  # the channel closed with no exit status: the link is gone
+        raise ConnectionProblem(f"lost the SSH connection to {host.name} while taking {what}")
+    raise NoLock(f"could not take {what} on {host.name}: {stderr.strip() or f'exit {status}'}")
+
+
 @contextmanager
 def hold_path(
     host: Host, path: str, *, what: str, purpose: str, wait: float = 0.0, sudo: bool = False
 ) -> Iterator[Lease]:
     """Hold the flock on `path` for the block; wait up to `wait` seconds for it."""
-    silence = host.remote.liveness.silence
-    holder = host.remote.hold(flock_argv(path, purpose, wait, silence), sudo=sudo)
-    if holder.first_line().strip() != "locked":
-        status, stderr = holder.failure()
-        holder.release()
-        if status == 75:
-            owner = (read_file(host, f"{path}.owner", sudo=sudo) or "").strip() or "an unknown run"
-            waited = f" (waited {wait:g}s)" if wait else ""
-            raise LockHeld(f"{what} held by {owner}{waited}")
-        raise NoLock(stderr)
+    lease = acquire(host, path, what=what, purpose=purpose, wait=wait, sudo=sudo)
     try:
-        yield Lease(holder, what, host.name)
+        yield lease
     finally:
-        holder.release()
+        lease.holder.release()
 
 
 @contextmanager
@@ -128,14 +142,9 @@ def held(
 ) -> Iterator[Lease]:
     """Hold the app's `name` lock for the block; wait up to `wait` seconds for it."""
     try:
-        with hold_path(
-            host,
-            lock_path(paths, name),
-            what=f"{name} lock",
-            purpose=purpose,
-            wait=wait,
-        ) as lease:
-            yield lease
+        lease = acquire(
+            host, lock_path(paths, name), what=f"{name} lock", purpose=purpose, wait=wait
+        )
     except LockHeld as exc:
         raise LockHeld(
             f"{paths.app} is locked on {host.name}: {exc}. "
@@ -146,7 +155,11 @@ def held(
             raise StepFailed(
                 f"app {paths.app!r} does not exist on {host.name} (leo create?)"
             ) from None
-        raise StepFailed(f"could not take the {name} lock on {host.name}: {exc}") from None
+        raise
+    try:
+        yield lease
+    finally:
+        lease.holder.release()
 
 
 def is_held(host: Host, path: str) -> bool:
@@ -178,5 +191,5 @@ class LockLost(LeoError):
     """The host gave up a lock this run held (its heartbeat stopped reaching the host)."""
 
 
-class NoLock(Exception):
+class NoLock(StepFailed):
     """flock could not even start (e.g. the lock's directory is missing)."""

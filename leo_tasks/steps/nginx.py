@@ -21,7 +21,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from ..commands import fs, nginx
-from ..errors import LeoError
+from ..errors import LeoError, UndoFailed, annotated
 from ..layout import HOME
 from . import lock
 from .base import Host, read_file
@@ -53,7 +53,16 @@ class NginxRejected(LeoError):
 
 
 class NginxReloadFailed(LeoError):
-    """nginx did not apply a configuration that `nginx -t` accepted."""
+    """nginx did not apply a configuration that `nginx -t` accepted.
+
+    `signalled`: the reload signal went out, so nginx may have applied the
+    configuration after all (its old workers were slow to stop accepting, or the
+    check timed out): putting the files back then needs a reload of its own.
+    """
+
+    def __init__(self, message: str, *, signalled: bool) -> None:
+        super().__init__(message)
+        self.signalled = signalled
 
 
 def _where(stderr: str) -> str:
@@ -69,15 +78,25 @@ def test(host: Host, *, failing: str) -> None:
         raise NginxRejected(f"{failing}. nginx said: {_where(result.stderr)}")
 
 
+# Exit statuses of commands.nginx.reload_confirmed before the reload signal went out.
+NOT_SIGNALLED = (3, 4)
+
+
 def reload(host: Host) -> Reloaded:
     """Reload and confirm nginx now runs the new configuration."""
-    result = host.remote.run(
-        nginx.reload_confirmed(RELOAD_WAIT), check=False, timeout=RELOAD_WAIT + 30
-    )
+    try:
+        result = host.remote.run(
+            nginx.reload_confirmed(RELOAD_WAIT), check=False, timeout=RELOAD_WAIT + 30
+        )
+    except LeoError as exc:
+        raise NginxReloadFailed(
+            f"nginx on {host.name} did not confirm the reload: {exc}", signalled=True
+        ) from exc
     if not result.ok:
         raise NginxReloadFailed(
             f"nginx on {host.name} did not apply the new configuration: "
-            f"{_where(result.stderr) or f'exit {result.exited}'}"
+            f"{_where(result.stderr) or f'exit {result.exited}'}",
+            signalled=result.exited not in NOT_SIGNALLED,
         )
     words = result.stdout.split()
     return Reloaded([int(w) for w in words[1:] if w.isdigit()] if words[:1] == ["old"] else [])
@@ -135,40 +154,74 @@ class Transaction:
 
 @contextmanager
 def transaction(
-    host: Host, *, failing: str, privileged: bool = False, locked: bool = True
+    host: Host,
+    *,
+    failing: str,
+    privileged: bool = False,
+    locked: bool = True,
+    test_only: bool = False,
 ) -> Iterator[Transaction]:
     """Make nginx changes in the block; at its end test, reload and confirm, or undo all.
 
     `failing` starts the error message ("nginx -t rejected the new app's site").
     `privileged`: the changes touch root-owned files (setup, implode).
+    `test_only`: run `nginx -t` on the changes, then put every file back whatever the
+    result (a new site is checked before a deploy starts anything).
     """
-    with _nginx_lock(host, privileged=privileged, locked=locked):
+    with _nginx_lock(host, privileged=privileged, locked=locked) as lease:
         txn = Transaction(host)
         try:
             yield txn
-            if txn.changed:
+            if txn.changed and not test_only:
+                if lease is not None:
+                    lease.check()  # never reload on behalf of a run that lost the lock
                 test(host, failing=failing)
                 txn.reloaded = reload(host)
+            elif txn.changed:
+                test(host, failing=failing)
         except LeoError as exc:
-            problems = txn.rollback()
-            if not txn.changed:
-                undone = "no nginx file had been changed"
-            elif not problems:
-                undone = "every nginx file leo had changed was put back as it was"
-            else:
-                undone = "COULD NOT UNDO: " + "; ".join(problems)
-            failure = LeoError(f"{exc}\n  {undone}")
-            failure.exit_code = exc.exit_code
-            raise failure from exc
+            raise _undone(host, txn, exc, failing) from exc
         except BaseException:
             txn.rollback()
             raise
+        if test_only:
+            _put_back_after_trial(host, txn)
+
+
+def _undone(host: Host, txn: Transaction, exc: LeoError, failing: str) -> LeoError:
+    """Undo the transaction after `exc`; the error to raise says how that went."""
+    problems = txn.rollback()
+    if not problems and isinstance(exc, NginxReloadFailed) and exc.signalled:
+        # nginx may run the new files already: reload it onto the restored ones.
+        try:
+            test(host, failing=f"{failing} (with the restored files)")
+            reload(host)
+        except LeoError as again:
+            problems.append(
+                f"nginx could not be reloaded with the restored files "
+                f"({str(again).splitlines()[0]}): it may run the new configuration"
+            )
+    if problems:
+        failure = UndoFailed(f"{exc}\n  COULD NOT UNDO: " + "; ".join(problems))
+        failure.exit_code = exc.exit_code
+        return failure
+    if not txn.changed:
+        return annotated(exc, "no nginx file had been changed")
+    return annotated(exc, "every nginx file leo had changed was put back as it was")
+
+
+def _put_back_after_trial(host: Host, txn: Transaction) -> None:
+    problems = txn.rollback()
+    if problems:
+        raise UndoFailed(
+            "COULD NOT put nginx's files back after `nginx -t`: " + "; ".join(problems)
+        )
 
 
 @contextmanager
-def _nginx_lock(host: Host, *, privileged: bool, locked: bool) -> Iterator[None]:
+def _nginx_lock(host: Host, *, privileged: bool, locked: bool) -> Iterator[lock.Lease | None]:
     if not locked:
-        yield
+        yield None
         return
     with lock.hold_path(
         host,
@@ -177,25 +230,18 @@ def _nginx_lock(host: Host, *, privileged: bool, locked: bool) -> Iterator[None]
         purpose="nginx change",
         wait=LOCK_WAIT,
         sudo=privileged,
-    ):
-        yield
+    ) as lease:
+        yield lease
 
 
 def try_out(host: Host, changes: list[FileChange], *, failing: str) -> bool:
-    """Write `changes`, run `nginx -t`, then put every file back whatever the result:
-    a new site is checked before a deploy starts anything. Returns whether any
-    file differed (False: nothing to try)."""
-    with _nginx_lock(host, privileged=any(c.sudo for c in changes), locked=True):
-        txn = Transaction(host)
-        try:
-            for change in changes:
-                txn.write(change)
-            if txn.changed:
-                test(host, failing=failing)
-        finally:
-            problems = txn.rollback()
-            if problems:
-                raise LeoError("COULD NOT put nginx's files back: " + "; ".join(problems))
+    """`nginx -t` with `changes` written, then every file put back whatever the result.
+    Returns whether any file differed (False: nothing to try)."""
+    with transaction(
+        host, failing=failing, privileged=any(c.sudo for c in changes), test_only=True
+    ) as txn:
+        for change in changes:
+            txn.write(change)
     return txn.changed
 
 

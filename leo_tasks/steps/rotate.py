@@ -32,7 +32,7 @@ from ..appsettings import AppSettings
 from ..commands import compose, docker, fs
 from ..commands.compose import Project
 from ..envfile import EnvFile
-from ..errors import LeoError, StepFailed
+from ..errors import LeoError, StepFailed, UndoFailed, annotated
 from ..facts import ComposeModel, Container
 from ..layout import WEB_PORT, WEB_SERVICE, AppPaths
 from . import images, lock, releases
@@ -118,11 +118,11 @@ def rotate(
             return run.deploy(project, files.nginx_site if files else None)
         except LeoError as exc:
             raise run.failed(exc) from exc
-        except KeyboardInterrupt:
+        except BaseException:  # interrupted, or a bug: still put back what we changed
             run.failed(LeoError("interrupted"))
             raise
         finally:
-            if files is not None and files.compose is not None:
+            if run.drop_candidate and files is not None and files.compose is not None:
                 # Moved into place on success; any other end of the run drops it
                 # (over a lost link it cannot: the next rotate's sweep will).
                 with contextlib.suppress(LeoError):
@@ -141,6 +141,9 @@ class _Run:
         self.serving = False  # a previous release was serving when this run started
         self.switched = False
         self.provenance: dict[str, int | None] = {}
+        # False when the candidate compose file must stay: this run lost its lock
+        # (another run may be using it), or installing it after the switch failed.
+        self.drop_candidate = True
 
     def deploy(self, project: Project, site: str | None) -> RotateResult:
         host, paths = self.host, self.paths
@@ -171,8 +174,15 @@ class _Run:
         with host.step("first deploy: start all services") as line:
             # Compose's own ordering: dependencies first, migrations
             # (service_completed_successfully) run to completion before web.
+            # Services that run already (web crashed, the database did not) are
+            # left as they are: the first deploy must not replace what it could
+            # not put back. The update after the switch applies their changes.
             host.remote.run(
-                compose.up(app.project, scale={WEB_SERVICE: replicas}),
+                compose.up(
+                    app.project,
+                    scale={WEB_SERVICE: replicas},
+                    no_recreate=any(c.running for c in self.before or []),
+                ),
                 timeout=app.settings.command_timeout + app.settings.release_timeout,
             )
             started = [c for c in containers(host, paths.app) if c.service in app.rotated]
@@ -244,6 +254,7 @@ class _Run:
         fails is reported at the end (exit 1) with what is serving."""
         host, paths, model = self.host, self.paths, app.model
         problems: list[str] = []
+        self.lease.check()  # another run may own the app now: leave it to that run
 
         def attempt(action, *args) -> None:
             try:
@@ -276,24 +287,33 @@ class _Run:
         ]
         if converge:
             attempt(_update, host, app, converge)
+        advice = f"fix the cause, then `leo rotate --app {paths.app}` finishes the job"
+        installed = True
         if app.project.file != paths.compose_file:
-            attempt(_install_compose_file, host, paths, app.project)
-        try:
-            running = [c for c in containers(host, paths.app) if c.running]
-            compose_text = read_file(host, paths.compose_file) or ""
-            refs = {name: spec.get("image", "") for name, spec in model.services.items()}
-            recorded = releases.record(
-                host, paths, compose_text, running, refs, self.note, **self.provenance
-            )
-            result.release = recorded.number
-        except LeoError as exc:
-            problems.append(f"recording the release failed: {exc}")
+            try:
+                _install_compose_file(host, paths, app.project)
+            except LeoError as exc:
+                # The candidate stays; a release recorded now would name the old file.
+                installed, self.drop_candidate = False, False
+                problems.append(f"its compose file could not be installed: {exc}")
+                advice = "no release was recorded: fix the cause, then run the same deploy again"
+        if installed:
+            try:
+                running = [c for c in containers(host, paths.app) if c.running]
+                compose_text = read_file(host, paths.compose_file) or ""
+                refs = {name: spec.get("image", "") for name, spec in model.services.items()}
+                recorded = releases.record(
+                    host, paths, compose_text, running, refs, self.note, **self.provenance
+                )
+                result.release = recorded.number
+            except LeoError as exc:
+                problems.append(f"recording the release failed: {exc}")
         if problems:
             serving = ", ".join(result.started) or "the new containers"
             raise AfterSwitch(
                 f"the new release is serving ({serving}), but:\n  - "
                 + "\n  - ".join(p.replace("\n", "\n    ") for p in problems)
-                + f"\n  fix the cause, then `leo rotate --app {paths.app}` finishes the job"
+                + f"\n  {advice}"
             )
         return result
 
@@ -301,13 +321,24 @@ class _Run:
         """The error to report, after putting back what this run changed."""
         if isinstance(exc, AfterSwitch) or self.switched:
             return exc
+        if isinstance(exc, lock.LockLost):
+            self.drop_candidate = False
+            return annotated(
+                exc,
+                "nothing was put back: another run may be working on the app now. "
+                f"See `leo status --app {self.paths.app}`",
+            )
+        if isinstance(exc, UndoFailed):
+            return annotated(
+                exc,
+                "the new containers were left running, as nginx may point at them. "
+                f"See `leo status --app {self.paths.app}`; no release was recorded",
+            )
         if self.before is None:
             outcome = "nothing on the host was changed"
         else:
             outcome = restored_message(self.host, self.paths.app, self.before, serving=self.serving)
-        failure = LeoError(f"{exc}\n  {outcome}; no release was recorded")
-        failure.exit_code = exc.exit_code
-        return failure
+        return annotated(exc, f"{outcome}; no release was recorded")
 
 
 class AfterSwitch(LeoError):

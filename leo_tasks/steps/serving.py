@@ -105,6 +105,11 @@ def drain(host: Host, old_workers: list[int], max_seconds: float) -> None:
         )
 
 
+def stop_timeout(containers: list[Container]) -> float:
+    """How long `docker stop` of these may take: the longest stop_grace_period, and a margin."""
+    return max((c.stop_timeout or DOCKER_STOP_GRACE) for c in containers) + 60
+
+
 def retire(host: Host, old: list[Container], title: str) -> None:
     """Stop (honouring each stop_grace_period) and remove `old` by ID; say so when a
     container had to be killed because it ignores SIGTERM."""
@@ -112,9 +117,8 @@ def retire(host: Host, old: list[Container], title: str) -> None:
         return
     with host.step(title) as line:
         ids = [c.id for c in old]
-        grace = max((c.stop_timeout or DOCKER_STOP_GRACE) for c in old)
         started = time.monotonic()
-        host.remote.run(docker.stop(ids), timeout=grace + 60)
+        host.remote.run(docker.stop(ids), timeout=stop_timeout(old))
         elapsed = time.monotonic() - started
         codes = dict(
             row.split(" ", 1)
@@ -138,11 +142,13 @@ def retire(host: Host, old: list[Container], title: str) -> None:
         line.outcome = f"done in {elapsed:.1f}s"
 
 
-def put_back(host: Host, app: str, before: list[Container]) -> str:
+def put_back(host: Host, app: str, before: list[Container]) -> tuple[str, list[str]]:
     """Undo what a failed run did to the app's containers: remove the ones it created,
-    stop the ones it started. Returns what was done, for the error message."""
+    stop the ones it started. Returns what was done, and what could not be put back
+    (a container that was running before and is gone: this run replaced it)."""
     known = {c.id: c for c in before}
     now = containers(host, app)
+    present = {c.id for c in now}
     created = [c for c in now if c.id not in known]
     started = [c for c in now if c.id in known and c.running and not known[c.id].running]
     done = []
@@ -150,19 +156,26 @@ def put_back(host: Host, app: str, before: list[Container]) -> str:
         host.remote.run(docker.remove([c.id for c in created]))
         done.append("removed " + ", ".join(c.name for c in created))
     if started:
-        host.remote.run(docker.stop([c.id for c in started]), timeout=120)
+        host.remote.run(docker.stop([c.id for c in started]), timeout=stop_timeout(started))
         done.append("stopped " + ", ".join(c.name for c in started))
-    return "; ".join(done)
+    lost = [c.name for c in before if c.running and c.id not in present]
+    return "; ".join(done), lost
 
 
 def restored_message(host: Host, app: str, before: list[Container], *, serving: bool) -> str:
     """Put the containers back and say, truthfully, in what state the app was left."""
     try:
-        done = put_back(host, app, before)
+        done, lost = put_back(host, app, before)
     except LeoError as exc:
         return (
             f"COULD NOT put the containers back as they were: {str(exc).splitlines()[0]}. "
             f"Check with `leo status --app {app}`"
+        )
+    if lost:
+        return (
+            f"COULD NOT put back {', '.join(lost)}: running before this run, replaced by it"
+            + (f" ({done})" if done else "")
+            + f". Check with `leo status --app {app}`"
         )
     return (
         "the app's containers are as they were before this run"

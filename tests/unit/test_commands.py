@@ -50,7 +50,6 @@ def test_compose_config_json():
                 "services": ("web",),
                 "no_deps": True,
                 "no_recreate": True,
-                "remove_orphans": True,
                 "scale": {"worker": 3, "web": 2},
             },
             [
@@ -59,7 +58,6 @@ def test_compose_config_json():
                 "--quiet-pull",
                 "--no-deps",
                 "--no-recreate",
-                "--remove-orphans",
                 # scale flags are sorted by service, whatever the mapping's order
                 "--scale",
                 "web=2",
@@ -70,8 +68,8 @@ def test_compose_config_json():
             ],
         ),
         (
-            {"remove_orphans": True, "scale": {"web": 1}},
-            ["up", "--detach", "--quiet-pull", "--remove-orphans", "--scale", "web=1"],
+            {"force_recreate": True, "scale": {"web": 1}},
+            ["up", "--detach", "--quiet-pull", "--force-recreate", "--scale", "web=1"],
         ),
         ({"services": [], "scale": {}}, ["up", "--detach", "--quiet-pull"]),
     ],
@@ -88,17 +86,6 @@ def test_compose_up_puts_a_dash_named_service_after_the_separator():
 def test_compose_start_stop():
     assert compose.start(SHOP) == [*BASE, "start"]
     assert compose.stop(SHOP) == [*BASE, "stop"]
-
-
-@pytest.mark.parametrize(
-    ("volumes", "tail"),
-    [
-        (False, ["down", "--remove-orphans"]),
-        (True, ["down", "--remove-orphans", "--volumes"]),
-    ],
-)
-def test_compose_down(volumes, tail):
-    assert compose.down(SHOP, volumes=volumes) == [*BASE, *tail]
 
 
 @pytest.mark.parametrize(
@@ -264,7 +251,6 @@ def test_candidate_compose_file_is_run_by_its_own_path():
     [
         compose.up(SHOP, ["web"], scale={"web": 2}),
         compose.run(SHOP, "web", "true", tty=False),
-        compose.down(SHOP, volumes=True),
         docker.stop(["a"], timeout=3),
         docker.project_containers("shop", "web"),
         fs.mkdir("/x", mode=0o755),

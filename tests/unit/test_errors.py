@@ -69,3 +69,14 @@ def test_command_failed_keeps_the_end_of_long_stderr():
 def test_command_failed_is_a_leo_error():
     with pytest.raises(LeoError):
         raise CommandFailed("h", ["x"], 1, "", "")
+
+
+def test_annotated_keeps_class_exit_code_and_details():
+    from leo_tasks.errors import CommandFailed, ConnectionProblem, annotated
+
+    failed = CommandFailed("h", ["docker", "ps"], 3, "", "boom")
+    again = annotated(failed, "put back as it was")
+    assert type(again) is CommandFailed and again.exited == 3 and again.host == "h"
+    assert str(again) == f"{failed}\n  put back as it was"
+    lost = annotated(ConnectionProblem("gone"), "x")
+    assert lost.exit_code == 3 and str(lost) == "gone\n  x"
