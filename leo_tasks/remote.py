@@ -174,6 +174,9 @@ class _KeepAlive:
             ping = threading.Thread(target=self._ping, daemon=True)
             ping.start()
             ping.join(patience)
+            if ping.is_alive():
+                # After a suspend the answer may be waiting, unread: a moment more.
+                ping.join(min(self.liveness.interval, 2.0))
             if ping.is_alive() and not self._stop.is_set():
                 self.why = f"no answer to SSH keepalives for {patience:g}s"
                 self.transport.close()

@@ -4,12 +4,15 @@ cannot finish connecting."""
 
 from __future__ import annotations
 
+import os
+import signal
 import time
 
 import pytest
 
 from .conftest import domain_of
 from .hostkit import (
+    APPS,
     TESTHOST_DIR,
     TESTHOST_PORT,
     Background,
@@ -75,6 +78,33 @@ def test_a_link_that_goes_silent_ends_the_run_and_frees_the_lock(
     assert http_get(domain_of(app))[0] == 200
     leo("rotate", "--app", app, "--host", "testhost")
     assert http_get(domain_of(app))[0] == 200
+
+
+def test_a_run_that_lost_its_lock_stops_and_undoes_nothing(leo, slow_leo, app, tmp_path):
+    """leo suspended (a closed laptop lid) longer than the lock's heartbeat allows: the
+    host frees the lock; when leo wakes up it must not switch nginx or remove anything,
+    since another run may own the app by then."""
+    deploy_v1(leo, app, tmp_path)
+    upstream = (APPS / app / "upstream.conf").read_bytes()
+    slow = write_compose(tmp_path / "slow.yml", "leo-test-web:slow")
+    run = Background(slow_leo, "deploy", "--app", app, "--host", "slowlink", "--compose", str(slow))
+    run.wait_for("start 1 new web:")
+    os.kill(run.proc.pid, signal.SIGSTOP)
+    try:
+        deadline = time.monotonic() + 20
+        while "deploy lock free" not in leo("lock", "--app", app, "--host", "testhost").stdout:
+            assert time.monotonic() < deadline, "the host kept the lock of a suspended run"
+            time.sleep(0.5)
+        started = [c.id for c in containers(app) if c.image == "leo-test-web:slow"]
+    finally:
+        os.kill(run.proc.pid, signal.SIGCONT)
+    assert run.finish(timeout=60) == 1, run.stderr
+    assert "was released under this run" in run.stderr
+    assert "nothing was put back" in run.stderr
+    assert (APPS / app / "upstream.conf").read_bytes() == upstream  # never switched
+    assert [c.id for c in containers(app) if c.image == "leo-test-web:slow"] == started
+    leo("rotate", "--app", app, "--host", "testhost")  # the next run takes over
+    assert http_get(domain_of(app))[1].startswith("leo-test-web v1")
 
 
 def test_a_hung_command_times_out_and_leaves_nothing_running(leo, app, tmp_path):
