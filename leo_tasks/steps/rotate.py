@@ -265,7 +265,9 @@ class _Run:
         if switch.changed:
             attempt(drain, host, switch.old_workers, app.settings.drain_seconds)
         for service in app.rotated:
-            old = [c for c in current if c.service == service]
+            # A first deploy may have kept a container that was there (compose
+            # started it again): it serves now and is not old.
+            old = [c for c in current if c.service == service and c.name not in result.started]
             attempt(retire, host, old, f"retire {', '.join(c.name for c in old)}")
             result.retired += [c.name for c in old]
         dropped = [c for c in current if c.service not in model.services]
@@ -319,10 +321,11 @@ class _Run:
 
     def failed(self, exc: LeoError) -> LeoError:
         """The error to report, after putting back what this run changed."""
+        if isinstance(exc, lock.LockLost):
+            self.drop_candidate = False  # the path may be another run's candidate now
         if isinstance(exc, AfterSwitch) or self.switched:
             return exc
         if isinstance(exc, lock.LockLost):
-            self.drop_candidate = False
             return annotated(
                 exc,
                 "nothing was put back: another run may be working on the app now. "

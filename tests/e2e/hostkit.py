@@ -281,3 +281,28 @@ def compose_text(path: Path, text: str) -> Path:
 
     path.write_text(textwrap.dedent(text).lstrip())
     return path
+
+
+def first_deploy(leo: Leo, app: str, compose: Path) -> subprocess.CompletedProcess[str]:
+    """`leo create` (domain `<app>.test`), a short drain bound, then the first rotate."""
+    leo(
+        "create",
+        "--app",
+        app,
+        "--host",
+        "testhost",
+        "--compose",
+        str(compose),
+        "--domain",
+        f"{app}.test",
+    )
+    set_env(leo, app, "LEO_DRAIN_SECONDS", "0.5")
+    return leo("rotate", "--app", app, "--host", "testhost")
+
+
+def wait_lock_free(leo: Leo, app: str, why: str, timeout: float = 20) -> None:
+    """Poll `leo lock` until the app's deploy lock is free; fail with `why` after `timeout`."""
+    deadline = time.monotonic() + timeout
+    while "deploy lock free" not in leo("lock", "--app", app, "--host", "testhost").stdout:
+        assert time.monotonic() < deadline, why
+        time.sleep(0.3)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import signal
-import time
 
 import pytest
 
@@ -25,6 +24,7 @@ from .hostkit import (
     make_home,
     set_env,
     sh,
+    wait_lock_free,
     write_compose,
 )
 from .relay import Relay
@@ -71,10 +71,7 @@ def test_a_link_that_goes_silent_ends_the_run_and_frees_the_lock(
     # It could not put anything back over a dead link, and says so.
     assert "COULD NOT put the containers back" in run.stderr
     # On the host, the lock holder stops hearing leo's heartbeat and lets go.
-    deadline = time.monotonic() + 20
-    while "deploy lock free" not in leo("lock", "--app", app, "--host", "testhost").stdout:
-        assert time.monotonic() < deadline, "the host kept the lock of a dead link"
-        time.sleep(0.5)
+    wait_lock_free(leo, app, "the host kept the lock of a dead link")
     assert http_get(domain_of(app))[0] == 200
     leo("rotate", "--app", app, "--host", "testhost")
     assert http_get(domain_of(app))[0] == 200
@@ -91,10 +88,7 @@ def test_a_run_that_lost_its_lock_stops_and_undoes_nothing(leo, slow_leo, app, t
     run.wait_for("start 1 new web:")
     os.kill(run.proc.pid, signal.SIGSTOP)
     try:
-        deadline = time.monotonic() + 20
-        while "deploy lock free" not in leo("lock", "--app", app, "--host", "testhost").stdout:
-            assert time.monotonic() < deadline, "the host kept the lock of a suspended run"
-            time.sleep(0.5)
+        wait_lock_free(leo, app, "the host kept the lock of a suspended run")
         started = [c.id for c in containers(app) if c.image == "leo-test-web:slow"]
     finally:
         os.kill(run.proc.pid, signal.SIGCONT)

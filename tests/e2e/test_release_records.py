@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 from .conftest import domain_of, remove_app
-from .hostkit import APPS, compose_text, deploy, http_get, set_env, sh, write_compose
+from .hostkit import APPS, compose_text, deploy, first_deploy, http_get, sh, write_compose
 from .test_rotate import deploy_v1
 
 
@@ -21,9 +21,9 @@ def image_tags(pattern: str) -> list[str]:
 
 def test_rolling_back_twice_goes_further_back(leo, app, tmp_path):
     deploy_v1(leo, app, tmp_path)  # release 1
-    for version in ("v2", "slow"):  # releases 2 and 3
+    for version in ("v2", "healthy"):  # releases 2 and 3
         deploy(leo, app, write_compose(tmp_path / f"{version}.yml", f"leo-test-web:{version}"))
-    assert serving(app) == "leo-test-web slow"
+    assert serving(app) == "leo-test-web healthy"
     leo("rollback", "--app", app, "--host", "testhost")
     assert serving(app) == "leo-test-web v2"
     leo("rollback", "--app", app, "--host", "testhost")
@@ -44,19 +44,7 @@ def test_rollback_of_a_compose_file_with_merge_tags(leo, app, tmp_path):
             ports: !reset []
             environment: !override {{GREETING: "{v}"}}
     """
-    leo(
-        "create",
-        "--app",
-        app,
-        "--host",
-        "testhost",
-        "--compose",
-        str(compose_text(tmp_path / "v1.yml", tagged.format(v="v1"))),
-        "--domain",
-        domain_of(app),
-    )
-    set_env(leo, app, "LEO_DRAIN_SECONDS", "0.5")
-    leo("rotate", "--app", app, "--host", "testhost")
+    first_deploy(leo, app, compose_text(tmp_path / "v1.yml", tagged.format(v="v1")))
     deploy(leo, app, compose_text(tmp_path / "v2.yml", tagged.format(v="v2")))
     result = leo("rollback", "--app", app, "--host", "testhost")
     assert "Traceback" not in result.stderr

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from .conftest import domain_of
-from .hostkit import APPS, Load, containers, http_get, nginx_ok, set_env, write_compose
+from .hostkit import APPS, Load, containers, first_deploy, http_get, nginx_ok, write_compose
 
 
 def upstream_ips(app: str) -> list[str]:
@@ -17,20 +17,7 @@ def web(app: str) -> list:
 
 
 def deploy_v1(leo, app, tmp_path, **others):
-    compose = write_compose(tmp_path / "v1.yml", "leo-test-web:v1", **others)
-    leo(
-        "create",
-        "--app",
-        app,
-        "--host",
-        "testhost",
-        "--compose",
-        str(compose),
-        "--domain",
-        domain_of(app),
-    )
-    set_env(leo, app, "LEO_DRAIN_SECONDS", "0.5")
-    return leo("rotate", "--app", app, "--host", "testhost")
+    return first_deploy(leo, app, write_compose(tmp_path / "v1.yml", "leo-test-web:v1", **others))
 
 
 def test_first_deploy_serves_at_once(leo, app, tmp_path):

@@ -14,6 +14,7 @@ from .hostkit import (
     compose_text,
     containers,
     deploy,
+    first_deploy,
     http_get,
     set_env,
     sh,
@@ -67,9 +68,7 @@ def test_stopped_and_paused_services_are_the_users_not_leftovers(leo, app, tmp_p
           cache: {image: "leo-test-worker:v1"}
         """,
     )
-    leo("create", "--app", app, "--host", "testhost", "--compose", str(compose))
-    set_env(leo, app, "LEO_DRAIN_SECONDS", "0.5")
-    leo("rotate", "--app", app, "--host", "testhost")
+    first_deploy(leo, app, compose)
     by_service = {c.service: c for c in containers(app)}
     sh("docker", "pause", by_service["cache"].id)
     sh("docker", "stop", by_service["db"].id)
@@ -98,9 +97,7 @@ services:
 
 def test_migrations_finish_before_new_web_starts(leo, app, tmp_path):
     v1 = compose_text(tmp_path / "v1.yml", MIGRATING.format(version="v1", finish="exit 0"))
-    leo("create", "--app", app, "--host", "testhost", "--compose", str(v1))
-    set_env(leo, app, "LEO_DRAIN_SECONDS", "0.5")
-    leo("rotate", "--app", app, "--host", "testhost")  # compose itself orders the first deploy
+    first_deploy(leo, app, v1)  # compose itself orders the first deploy
     [old] = web(app)
 
     v2 = compose_text(tmp_path / "v2.yml", MIGRATING.format(version="v2", finish="exit 0"))
@@ -136,19 +133,7 @@ def test_web_on_its_own_networks_is_reached_on_one_nginx_can_use(leo, app, tmp_p
           front: {}
         """,
     )
-    leo(
-        "create",
-        "--app",
-        app,
-        "--host",
-        "testhost",
-        "--compose",
-        str(compose),
-        "--domain",
-        domain_of(app),
-    )
-    set_env(leo, app, "LEO_DRAIN_SECONDS", "0.5")
-    leo("rotate", "--app", app, "--host", "testhost")
+    first_deploy(leo, app, compose)
     [live] = web(app)
     front = inspect(live.id)["NetworkSettings"]["Networks"][f"{app}_front"]["IPAddress"]
     assert upstream_ips(app) == [front]
@@ -181,17 +166,7 @@ def test_an_image_that_ignores_sigterm_is_named(leo, app, tmp_path):
             entrypoint: ["httpd", "-f", "-p", "5000", "-h", "/www"]
             stop_grace_period: 2s
     """
-    leo(
-        "create",
-        "--app",
-        app,
-        "--host",
-        "testhost",
-        "--compose",
-        str(compose_text(tmp_path / "v1.yml", stubborn.format(v="v1"))),
-    )
-    set_env(leo, app, "LEO_DRAIN_SECONDS", "0.5")
-    leo("rotate", "--app", app, "--host", "testhost")
+    first_deploy(leo, app, compose_text(tmp_path / "v1.yml", stubborn.format(v="v1")))
     result = deploy(leo, app, compose_text(tmp_path / "v2.yml", stubborn.format(v="v2")))
     assert "ignored SIGTERM and was killed after its 2s stop_grace_period" in result.stderr
 

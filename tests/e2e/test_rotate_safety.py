@@ -5,12 +5,21 @@ from __future__ import annotations
 import base64
 import http.server
 import threading
-import time
 
 import pytest
 
 from .conftest import domain_of
-from .hostkit import APPS, Background, Load, containers, http_get, set_env, sh, write_compose
+from .hostkit import (
+    APPS,
+    Background,
+    Load,
+    containers,
+    http_get,
+    set_env,
+    sh,
+    wait_lock_free,
+    write_compose,
+)
 from .test_rotate import deploy_v1, upstream_ips, web
 
 
@@ -59,10 +68,7 @@ def test_killed_rotate_leaves_the_site_up_and_the_next_one_converges(
         run.wait_for(killed_after)
         run.kill()
         # The lock died with the run: no manual step is needed.
-        deadline = time.monotonic() + 10
-        while "deploy lock free" not in leo("lock", "--app", app, "--host", "testhost").stdout:
-            assert time.monotonic() < deadline, "lock still held after leo was killed"
-            time.sleep(0.2)
+        wait_lock_free(leo, app, "lock still held after leo was killed", timeout=10)
         assert http_get(domain_of(app))[0] == 200
         # A killed deploy did not happen: its compose file never replaced the
         # live one, so a plain rotate converges on the last complete release.
