@@ -116,7 +116,7 @@ def test_migrations_finish_before_new_web_starts(leo, app, tmp_path):
     assert failed.returncode == 1 and "migrating v1" in failed.stderr  # its last log lines
     assert "start 1 new web" not in failed.stderr  # nothing switched, nothing started
     assert [c.id for c in web(app)] == [new.id]
-    assert http_get(app)[1].startswith("leo-test-web v2")
+    assert http_get(domain_of(app))[1].startswith("leo-test-web v2")
 
 
 def test_web_on_its_own_networks_is_reached_on_one_nginx_can_use(leo, app, tmp_path):
