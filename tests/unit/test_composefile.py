@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -14,6 +13,8 @@ import yaml
 from leo_tasks import composeyaml
 from leo_tasks.composefile import check, default_compose, pin_images
 from leo_tasks.errors import InvalidInput
+
+from .conftest import needs_compose
 
 GOOD = """\
 services:
@@ -25,23 +26,6 @@ services:
     image: shop:1
     env_file: [./env]
 """
-
-
-def compose_available() -> bool:
-    if not shutil.which("docker"):
-        return False
-    try:
-        probe = subprocess.run(
-            ["docker", "compose", "version", "--short"], capture_output=True, timeout=20
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return False
-    return probe.returncode == 0
-
-
-needs_compose = pytest.mark.skipif(
-    not compose_available(), reason="`docker compose` (v2 plugin) is not available here"
-)
 
 
 def compose_config(tmp_path: Path, text: str, *profiles: str) -> dict:

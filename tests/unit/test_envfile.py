@@ -9,13 +9,14 @@ from __future__ import annotations
 import json
 import os
 import random
-import shutil
 import subprocess
 
 import pytest
 
 from leo_tasks.envfile import EnvFile, decode_value, encode_value
 from leo_tasks.errors import InvalidInput
+
+from .conftest import needs_compose
 
 NASTY = [
     "",
@@ -435,21 +436,7 @@ def test_hand_written_fixture_covers_the_same_keys_as_compose(captured):
 # ---- the real decoder: docker compose -----------------------------------------------
 
 
-def _compose_available() -> bool:
-    if not shutil.which("docker"):
-        return False
-    try:
-        probe = subprocess.run(
-            ["docker", "compose", "version", "--short"], capture_output=True, timeout=20
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return False
-    return probe.returncode == 0
-
-
-@pytest.mark.skipif(
-    not _compose_available(), reason="`docker compose` (v2 plugin) is not available here"
-)
+@needs_compose
 def test_docker_compose_decodes_encode_value_to_the_same_values(tmp_path):
     values = {f"V{index}": value for index, value in enumerate(ALL_VALUES)}
     (tmp_path / "env").write_text(_file_of(values), encoding="utf-8")

@@ -15,6 +15,8 @@ from leo_tasks.steps.containers import redact_values
 from leo_tasks.steps.lock import probe_argv
 from leo_tasks.steps.releases import SEPARATOR, Release, parse_history, rollback_target
 
+from .conftest import needs_compose
+
 
 def model(**services) -> ComposeModel:
     return ComposeModel(services=services)
@@ -82,6 +84,7 @@ def test_release_phase_survives_a_cycle_and_unknown_services():
     assert m.release_phase(["web"]) == ["a"]
 
 
+@needs_compose
 def test_release_phase_from_the_real_compose_config(tmp_path):
     (tmp_path / "c.yml").write_text(
         "services:\n"
