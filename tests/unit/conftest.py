@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -38,3 +40,31 @@ def compose_available() -> bool:
 needs_compose = pytest.mark.skipif(
     not compose_available(), reason="`docker compose` (v2 plugin) is not available here"
 )
+
+
+def compose_config_json(directory: Path, file: Path, *profiles: str) -> dict:
+    """What the real `docker compose config` makes of `file` (only reads files: no engine)."""
+    result = subprocess.run(
+        [
+            "docker",
+            "compose",
+            "--ansi",
+            "never",
+            "--project-name",
+            "leo-unit",
+            "--project-directory",
+            str(directory),
+            "--file",
+            str(file),
+            *(arg for profile in profiles for arg in ("--profile", profile)),
+            "config",
+            "--format",
+            "json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(directory)},
+    )
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)

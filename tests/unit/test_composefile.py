@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -14,7 +11,7 @@ from leo_tasks import composeyaml
 from leo_tasks.composefile import check, default_compose, pin_images
 from leo_tasks.errors import InvalidInput
 
-from .conftest import needs_compose
+from .conftest import compose_config_json, needs_compose
 
 GOOD = """\
 services:
@@ -32,30 +29,7 @@ def compose_config(tmp_path: Path, text: str, *profiles: str) -> dict:
     """What the real `docker compose config` makes of `text` (no engine needed)."""
     (tmp_path / "env").write_text("")
     (tmp_path / "docker-compose.yml").write_text(text)
-    result = subprocess.run(
-        [
-            "docker",
-            "compose",
-            "--ansi",
-            "never",
-            "--project-name",
-            "leo-unit-composefile",
-            "--project-directory",
-            str(tmp_path),
-            "--file",
-            str(tmp_path / "docker-compose.yml"),
-            *(arg for profile in profiles for arg in ("--profile", profile)),
-            "config",
-            "--format",
-            "json",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(tmp_path)},
-    )
-    assert result.returncode == 0, result.stderr
-    return json.loads(result.stdout)
+    return compose_config_json(tmp_path, tmp_path / "docker-compose.yml", *profiles)
 
 
 def test_good_file_passes_without_warnings():

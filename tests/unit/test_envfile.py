@@ -7,16 +7,14 @@ nasty values plus a seeded random generator over a nasty alphabet (reproducible)
 from __future__ import annotations
 
 import json
-import os
 import random
-import subprocess
 
 import pytest
 
 from leo_tasks.envfile import EnvFile, decode_value, encode_value
 from leo_tasks.errors import InvalidInput
 
-from .conftest import needs_compose
+from .conftest import compose_config_json, needs_compose
 
 NASTY = [
     "",
@@ -443,30 +441,9 @@ def test_docker_compose_decodes_encode_value_to_the_same_values(tmp_path):
     (tmp_path / "compose.yml").write_text(
         "services:\n  web:\n    image: leo-test-web:v1\n    env_file: ./env\n"
     )
-    result = subprocess.run(
-        [
-            "docker",
-            "compose",
-            "--ansi",
-            "never",
-            "--project-name",
-            "leo-unit-envfile",
-            "--project-directory",
-            str(tmp_path),
-            "--file",
-            str(tmp_path / "compose.yml"),
-            "config",
-            "--format",
-            "json",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        # `config` only reads files; no daemon state is created or needed.
-        env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(tmp_path)},
-    )
-    assert result.returncode == 0, result.stderr
-    environment = json.loads(result.stdout)["services"]["web"]["environment"]
+    # `config` only reads files; no daemon state is created or needed.
+    config = compose_config_json(tmp_path, tmp_path / "compose.yml")
+    environment = config["services"]["web"]["environment"]
     decoded = {k: v.replace("$$", "$") for k, v in environment.items()}  # compose escapes `$`
     mismatches = {k: (values[k], decoded.get(k)) for k in values if decoded.get(k) != values[k]}
     assert mismatches == {}

@@ -15,7 +15,7 @@ from leo_tasks.steps.containers import redact_values
 from leo_tasks.steps.lock import probe_argv
 from leo_tasks.steps.releases import SEPARATOR, Release, parse_history, rollback_target
 
-from .conftest import needs_compose
+from .conftest import compose_config_json, needs_compose
 
 
 def model(**services) -> ComposeModel:
@@ -93,13 +93,8 @@ def test_release_phase_from_the_real_compose_config(tmp_path):
         "    image: busybox\n"
         "    depends_on: {migrate: {condition: service_completed_successfully}}\n"
     )
-    out = subprocess.run(
-        ["docker", "compose", "-f", str(tmp_path / "c.yml"), "config", "--format", "json"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    assert parse_compose_config(out).release_phase(["web"]) == ["migrate"]
+    config = compose_config_json(tmp_path, tmp_path / "c.yml")
+    assert parse_compose_config(json.dumps(config)).release_phase(["web"]) == ["migrate"]
 
 
 # ---- networks -----------------------------------------------------------------
