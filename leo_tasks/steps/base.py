@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from ..commands import fs
 from ..facts import parse_sha256sum
@@ -17,6 +18,9 @@ class Host:
 
     remote: Remote
     reporter: Reporter
+    # Locks a fleet run took on this host before changing any host, by lock file
+    # path (lock.Lease values): a step that asks for one of them gets it as is.
+    locks: dict[str, Any] = field(default_factory=dict)
 
     @property
     def name(self) -> str:

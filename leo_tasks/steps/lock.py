@@ -136,13 +136,10 @@ def hold_path(
         lease.holder.release()
 
 
-@contextmanager
-def held(
-    host: Host, paths: AppPaths, name: str, *, purpose: str, wait: float = 0.0
-) -> Iterator[Lease]:
-    """Hold the app's `name` lock for the block; wait up to `wait` seconds for it."""
+def take(host: Host, paths: AppPaths, name: str, *, purpose: str, wait: float = 0.0) -> Lease:
+    """Take the app's `name` lock; the errors say which app, on which host."""
     try:
-        lease = acquire(
+        return acquire(
             host, lock_path(paths, name), what=f"{name} lock", purpose=purpose, wait=wait
         )
     except LockHeld as exc:
@@ -156,6 +153,22 @@ def held(
                 f"app {paths.app!r} does not exist on {host.name} (leo create?)"
             ) from None
         raise
+
+
+@contextmanager
+def held(
+    host: Host, paths: AppPaths, name: str, *, purpose: str, wait: float = 0.0
+) -> Iterator[Lease]:
+    """Hold the app's `name` lock for the block; wait up to `wait` seconds for it.
+
+    A lock the host already holds for this run (a fleet run takes every host's
+    deploy lock first) is used as it is, and stays held after the block.
+    """
+    path = lock_path(paths, name)
+    if path in host.locks:
+        yield host.locks[path]
+        return
+    lease = take(host, paths, name, purpose=purpose, wait=wait)
     try:
         yield lease
     finally:
