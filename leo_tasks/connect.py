@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
+import threading
 
 import fabric
 import invoke
@@ -41,6 +42,9 @@ class RejectUnknown(paramiko.MissingHostKeyPolicy):
         raise UnknownHostKey(hostname, key)
 
 
+_KNOWN_HOSTS_WRITE = threading.Lock()
+
+
 class AcceptNew(paramiko.MissingHostKeyPolicy):
     """Trust-on-first-use: record a host's first key; a changed key is still refused."""
 
@@ -50,7 +54,8 @@ class AcceptNew(paramiko.MissingHostKeyPolicy):
     def missing_host_key(self, client, hostname, key):
         path = os.path.expanduser(KNOWN_HOSTS)
         os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
-        with open(path, "a", encoding="ascii") as fh:
+        with _KNOWN_HOSTS_WRITE, open(path, "a", encoding="ascii") as fh:
+            # Hosts connect in parallel: one whole line per append.
             fh.write(f"{hostname} {key.get_name()} {key.get_base64()}\n")
         client.get_host_keys().add(hostname, key.get_name(), key)
         self.reporter.note(hostname, f"trusted new host key {fingerprint(key)} ({path})")

@@ -66,16 +66,20 @@ def parse_host(text: str) -> HostSpec:
     return HostSpec(raw.strip("[]"), user, port)
 
 
-def parse_hosts(text: str | None) -> list[HostSpec]:
-    """Parse the comma-separated `--host` value into an ordered, de-duplicated list."""
+def parse_hosts(text: str | None, groups: Mapping[str, list[str]] | None = None) -> list[HostSpec]:
+    """Parse the comma-separated `--host` value into an ordered, de-duplicated list.
+
+    An item that names a group (`hosts:` in leo.yaml) stands for the group's hosts.
+    """
     if not text or not text.strip():
         raise InvalidInput("no host given: pass --host [user@]host[:port] (or set it in leo.yaml)")
     specs: list[HostSpec] = []
     for part in text.split(","):
-        if part.strip():
-            spec = parse_host(part)
-            if spec not in specs:
-                specs.append(spec)
+        for item in (groups or {}).get(part.strip(), [part]):
+            if item.strip():
+                spec = parse_host(item)
+                if spec not in specs:
+                    specs.append(spec)
     if not specs:
         raise InvalidInput(f"no host in {text!r}: pass --host [user@]host[:port]")
     return specs

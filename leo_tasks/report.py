@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import shlex
 import sys
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -23,13 +24,18 @@ class StepLine:
     details: list[str] = field(default_factory=list)
 
 
+# Hosts of a fleet run report from threads of their own: one line at a time.
+OUTPUT_LOCK = threading.Lock()
+
+
 class Reporter:
     def __init__(self, *, verbose: bool = False, stream: TextIO | None = None) -> None:
         self.verbose = verbose
         self.stream = stream or sys.stderr
 
     def _print(self, text: str) -> None:
-        print(text, file=self.stream, flush=True)
+        with OUTPUT_LOCK:
+            print(text, file=self.stream, flush=True)
 
     @contextmanager
     def step(self, host: str, name: str) -> Iterator[StepLine]:

@@ -10,9 +10,12 @@ from __future__ import annotations
 import functools
 import inspect
 import os
+import sys
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TypeVar
 
 from invoke import Exit, Task, task
 
@@ -20,9 +23,19 @@ from . import composefile, validate
 from .acme_client import LETS_ENCRYPT, LETS_ENCRYPT_STAGING, AcmeSettings
 from .connect import open_connection, ssh_config_for
 from .errors import InvalidInput, LeoError
+from .fleet import (
+    ALL_AT_ONCE,
+    Done,
+    Fleet,
+    FleetFailed,
+    Rollout,
+    conclude,
+    parse_batch,
+    roll_back_moved,
+)
 from .hosts import HostSpec, parse_hosts, unique_targets
-from .layout import DEPLOY_USER
-from .projectconfig import project_defaults
+from .layout import DEPLOY_USER, AppPaths
+from .projectconfig import host_groups, project_defaults
 from .remote import (
     KEEPALIVE_COUNT_MAX,
     KEEPALIVE_INTERVAL,
@@ -31,9 +44,12 @@ from .remote import (
     Remote,
     SSHRemote,
 )
-from .report import Reporter
+from .report import OUTPUT_LOCK, Reporter
 from .steps import app as app_step
+from .steps import rollback as rollback_step
 from .steps.base import Host
+
+T = TypeVar("T")
 
 SHORT_FLAGS = {"host": "H", "app": "a", "verbose": "v"}
 
@@ -50,9 +66,13 @@ class LeoTask(Task):
 
 HELP = {
     "app": "app name (default: `app` in ./leo.yaml)",
-    "host": "[user@]host[:port], comma-separated, or `local` (default: `host` in ./leo.yaml)",
+    "host": "[user@]host[:port] or a group from ./leo.yaml, comma-separated, or `local` "
+    "(default: `host` in ./leo.yaml)",
     "verbose": "also print every remote command",
     "lock-wait": "seconds to wait for another deploy of this app to finish (default: fail at once)",
+    "batch": "roll through the hosts N (or N%) at a time; a batch with a failure stops the run",
+    "batch-wait": "seconds to pause between batches",
+    "rollback-on-failure": "when a host fails, put the hosts this run moved back on their release",
 }
 
 
@@ -91,7 +111,8 @@ def resolve(c, app: str | None, host: str | None, *, need_app: bool = True):
         if app is None:
             raise InvalidInput("no app given: pass --app NAME (or set `app:` in leo.yaml)")
         validate.app_name(app)
-    return app, parse_hosts(defaults.get("host") if host is None else host)
+    groups = host_groups(getattr(c, "config", None))
+    return app, parse_hosts(defaults.get("host") if host is None else host, groups)
 
 
 def parse_number(
@@ -153,44 +174,130 @@ def connected(
     *,
     user: str | None = DEPLOY_USER,
     accept_new: bool = False,
-) -> Iterator[list[Host]]:
-    """Connect to every host before anything is done on any: an unreachable host or a
-    refused host key stops the run with nothing changed (exit 3)."""
+) -> Iterator[Fleet]:
+    """Connect to every host (in parallel) before anything is done on any: an
+    unreachable host or a refused host key stops the run with nothing changed
+    (exit 3), naming the host."""
     reporter = Reporter(verbose=verbose)
-    remotes: list[Remote] = []
     lookup = ssh_config_for(getattr(c, "config", None)).base_ssh_config.lookup
+    specs = unique_targets(hosts, user, lookup)
+
+    def attempt(spec: HostSpec) -> Remote | LeoError:
+        try:
+            return open_remote(c, spec, reporter, user=user, accept_new=accept_new)
+        except LeoError as exc:
+            return exc
+
+    if len(specs) == 1:
+        opened = [attempt(specs[0])]
+    else:
+        with ThreadPoolExecutor(max_workers=min(len(specs), 32)) as pool:
+            opened = list(pool.map(attempt, specs))
+    remotes = [r for r in opened if not isinstance(r, LeoError)]
     try:
-        for spec in unique_targets(hosts, user, lookup):
-            remotes.append(open_remote(c, spec, reporter, user=user, accept_new=accept_new))
-        yield [Host(r, reporter) for r in remotes]
+        problems = [e for e in opened if isinstance(e, LeoError)]
+        if problems:
+            for problem in problems[1:]:
+                reporter.note("fleet", f"also: {problem}")
+            raise problems[0]
+        yield Fleet([Host(r, reporter) for r in remotes], reporter)
     finally:
         for remote in remotes:
             remote.close()
+
+
+def rollout_of(hosts: list[HostSpec], batch: str | None, batch_wait: str | None) -> Rollout:
+    wait = parse_seconds(batch_wait, "--batch-wait")
+    size = parse_batch(batch, len(hosts))
+    if wait and not size:
+        raise InvalidInput("--batch-wait needs --batch N: without batches all hosts go at once")
+    return Rollout(size=size, wait=wait)
 
 
 def each_host(
     c,
     hosts: list[HostSpec],
     verbose: bool,
-    action: Callable[[Host], None],
+    action: Callable[[Host], Done | None],
     *,
+    what: str,
+    rollout: Rollout = ALL_AT_ONCE,
     user: str | None = DEPLOY_USER,
     accept_new: bool = False,
 ) -> None:
-    """Connect to every host, then run `action` on each in turn; the first failure stops
-    the run."""
-    with connected(c, hosts, verbose, user=user, accept_new=accept_new) as connected_hosts:
-        for host in connected_hosts:
-            action(host)
+    """Connect to every host, then run `action` on all of them at once, or a batch
+    at a time (a batch with a failure stops the run); summary and exit status."""
+    with connected(c, hosts, verbose, user=user, accept_new=accept_new) as fleet:
+        conclude(fleet, fleet.each(action, rollout), what)
 
 
-def all_hosts(
-    c, hosts: list[HostSpec], verbose: bool, action: Callable[[list[Host]], None]
+def each_host_locked(
+    c,
+    hosts: list[HostSpec],
+    verbose: bool,
+    paths: AppPaths,
+    action: Callable[[Host], Done | None],
+    *,
+    what: str,
+    lock_wait: float,
+    rollout: Rollout = ALL_AT_ONCE,
+    rollback_on_failure: bool = False,
 ) -> None:
-    """Connect to every host first, then act on all of them together (ACME needs the
-    challenge on every host before the CA validates)."""
-    with connected(c, hosts, verbose) as connected_hosts:
-        action(connected_hosts)
+    """`each_host` for tasks that change a deployed app: every host's deploy lock
+    is taken first; with `rollback_on_failure`, the hosts this run moved go back
+    to the release they had when any host fails."""
+    with connected(c, hosts, verbose) as fleet:
+        with fleet.locked(paths, purpose=what, wait=lock_wait):
+            before: dict[str, int | None] = {}
+            if rollback_on_failure:
+                for host, value in fleet.gather(lambda h: rollback_step.current_release(h, paths)):
+                    if isinstance(value, LeoError):
+                        raise value
+                    before[host.name] = value
+            outcomes = fleet.each(action, rollout)
+            if rollback_on_failure and any(o.failed for o in outcomes):
+                roll_back_moved(
+                    fleet,
+                    outcomes,
+                    before,
+                    lambda h: rollback_step.current_release(h, paths),
+                    lambda h, to: deployed(rollback_step.rollback(h, paths, to=to)),
+                )
+        conclude(fleet, outcomes, what)
+
+
+def deployed(result) -> Done:
+    """A rotate's result, for the fleet summary."""
+    return Done(release=result.release or None)
+
+
+def each_host_read(
+    c,
+    hosts: list[HostSpec],
+    verbose: bool,
+    read: Callable[[Host], T],
+    show: Callable[[Host, T], None],
+    *,
+    user: str | None = DEPLOY_USER,
+) -> None:
+    """Read-only tasks: read every host at once, then show each host's output in the
+    order given (grouped per host, not interleaved). A host that fails is named and
+    the others still shown; exit 1 (one host: that host's error and exit status)."""
+    with connected(c, hosts, verbose, user=user) as fleet:
+        failed: list[tuple[Host, LeoError]] = []
+        for host, value in fleet.gather(read):
+            if isinstance(value, LeoError):
+                failed.append((host, value))
+                if fleet.many:
+                    with OUTPUT_LOCK:
+                        for line in str(value).splitlines():
+                            print(f"[{host.name}] leo: {line}", file=sys.stderr, flush=True)
+            else:
+                show(host, value)
+        if failed:
+            if not fleet.many:
+                raise failed[0][1]
+            raise FleetFailed(f"failed on {', '.join(h.name for h, _ in failed)}")
 
 
 def acme_settings(directory, staging, ca_bundle, email) -> AcmeSettings:
@@ -238,5 +345,6 @@ def default_pubkey() -> str:
 
 def print_lines(host: Host, lines: list[str]) -> None:
     """A task's output (not progress): on stdout, each line marked with its host."""
-    for line in lines:
-        print(f"[{host.name}] {line}", flush=True)
+    with OUTPUT_LOCK:
+        for line in lines:
+            print(f"[{host.name}] {line}", flush=True)

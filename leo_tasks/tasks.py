@@ -11,7 +11,7 @@ import sys
 
 from invoke import Collection, Exit
 
-from . import composefile, validate
+from . import validate
 from .errors import InvalidInput
 from .layout import AppPaths
 from .remote import stdin_is_tty
@@ -22,6 +22,7 @@ from .steps import implode as implode_step
 from .steps import lifecycle
 from .steps import lock as lock_step
 from .steps import releases as releases_step
+from .steps import rollback as rollback_step
 from .steps import rotate as rotate_step
 from .steps import setup as setup_step
 from .steps import status as status_step
@@ -29,11 +30,14 @@ from .steps import tls as tls_step
 from .steps.base import Host
 from .taskkit import (
     acme_settings,
-    all_hosts,
     app_files,
     cli_errors,
+    connected,
     default_pubkey,
+    deployed,
     each_host,
+    each_host_locked,
+    each_host_read,
     leo_task,
     parse_days,
     parse_number,
@@ -41,6 +45,7 @@ from .taskkit import (
     print_lines,
     read_local,
     resolve,
+    rollout_of,
 )
 
 
@@ -51,9 +56,18 @@ from .taskkit import (
     }
 )
 @cli_errors
-def setup(c, host=None, pubkey=None, accept_new_host_key=False, verbose=False):
+def setup(
+    c,
+    host=None,
+    pubkey=None,
+    accept_new_host_key=False,
+    batch=None,
+    batch_wait=None,
+    verbose=False,
+):
     """Prepare a server for leo (as root or a sudoer); running it twice changes nothing."""
     _, hosts = resolve(c, None, host, need_app=False)
+    rollout = rollout_of(hosts, batch, batch_wait)
     key_file = pubkey or default_pubkey()
     key = setup_step.check_pubkey(read_local(key_file, "public key"), key_file)
     each_host(
@@ -61,6 +75,8 @@ def setup(c, host=None, pubkey=None, accept_new_host_key=False, verbose=False):
         hosts,
         verbose,
         lambda h: setup_step.setup(h, key),
+        what="setup",
+        rollout=rollout,
         user=None,
         accept_new=accept_new_host_key,
     )
@@ -77,57 +93,136 @@ def setup(c, host=None, pubkey=None, accept_new_host_key=False, verbose=False):
 )
 @cli_errors
 def create(
-    c, app=None, host=None, compose=None, image=None, nginx=None, domain=None, verbose=False
+    c,
+    app=None,
+    host=None,
+    compose=None,
+    image=None,
+    nginx=None,
+    domain=None,
+    batch=None,
+    batch_wait=None,
+    verbose=False,
 ):
     """Create an app on the host: compose file, nginx site, env file; nothing started yet."""
     app, hosts = resolve(c, app, host)
+    rollout = rollout_of(hosts, batch, batch_wait)
     if bool(compose) == bool(image):
         raise InvalidInput("pass exactly one of --compose FILE or --image IMAGE")
     files = app_files(compose, nginx, image)
     domains = [validate.domain(d) for d in (domain or [])] or [app]
     paths = AppPaths(app)
-    each_host(c, hosts, verbose, lambda h: app_step.create(h, paths, files, domains))
+    each_host(
+        c,
+        hosts,
+        verbose,
+        lambda h: app_step.create(h, paths, files, domains),
+        what="create",
+        rollout=rollout,
+    )
 
 
 @leo_task(help={"compose": "new compose file to upload", "nginx": "new nginx site to upload"})
 @cli_errors
-def deploy(c, app=None, host=None, compose=None, nginx=None, lock_wait=None, verbose=False):
+def deploy(
+    c,
+    app=None,
+    host=None,
+    compose=None,
+    nginx=None,
+    lock_wait=None,
+    batch=None,
+    batch_wait=None,
+    rollback_on_failure=False,
+    verbose=False,
+):
     """Upload new files (if given), then rotate: the usual way to ship a release.
 
     The files take effect only if the deploy works: a failed deploy leaves the
     compose file, the nginx site and the running containers as they were.
     """
     app, hosts = resolve(c, app, host)
+    rollout = rollout_of(hosts, batch, batch_wait)
     files = app_files(compose, nginx)
     paths, wait = AppPaths(app), parse_seconds(lock_wait, "--lock-wait")
-    each_host(
-        c, hosts, verbose, lambda h: rotate_step.rotate(h, paths, lock_wait=wait, files=files)
+    each_host_locked(
+        c,
+        hosts,
+        verbose,
+        paths,
+        lambda h: deployed(rotate_step.rotate(h, paths, files=files)),
+        what="deploy",
+        lock_wait=wait,
+        rollout=rollout,
+        rollback_on_failure=rollback_on_failure,
     )
 
 
 @leo_task
 @cli_errors
-def rotate(c, app=None, host=None, lock_wait=None, verbose=False):
+def rotate(
+    c,
+    app=None,
+    host=None,
+    lock_wait=None,
+    batch=None,
+    batch_wait=None,
+    rollback_on_failure=False,
+    verbose=False,
+):
     """Zero-downtime deploy of what is on the host (the first deploy included)."""
     app, hosts = resolve(c, app, host)
+    rollout = rollout_of(hosts, batch, batch_wait)
     paths, wait = AppPaths(app), parse_seconds(lock_wait, "--lock-wait")
-    each_host(c, hosts, verbose, lambda h: rotate_step.rotate(h, paths, lock_wait=wait))
+    each_host_locked(
+        c,
+        hosts,
+        verbose,
+        paths,
+        lambda h: deployed(rotate_step.rotate(h, paths)),
+        what="rotate",
+        lock_wait=wait,
+        rollout=rollout,
+        rollback_on_failure=rollback_on_failure,
+    )
 
 
 @leo_task
 @cli_errors
-def start(c, app=None, host=None, verbose=False):
+def start(c, app=None, host=None, lock_wait=None, batch=None, batch_wait=None, verbose=False):
     """Start the app if it is not running, and point nginx at its containers."""
     app, hosts = resolve(c, app, host)
-    each_host(c, hosts, verbose, lambda h: lifecycle.start(h, AppPaths(app)))
+    rollout = rollout_of(hosts, batch, batch_wait)
+    paths, wait = AppPaths(app), parse_seconds(lock_wait, "--lock-wait")
+    each_host_locked(
+        c,
+        hosts,
+        verbose,
+        paths,
+        lambda h: lifecycle.start(h, paths),
+        what="start",
+        lock_wait=wait,
+        rollout=rollout,
+    )
 
 
 @leo_task
 @cli_errors
-def stop(c, app=None, host=None, verbose=False):
+def stop(c, app=None, host=None, lock_wait=None, batch=None, batch_wait=None, verbose=False):
     """Stop the app's containers (nginx then answers 502 for it)."""
     app, hosts = resolve(c, app, host)
-    each_host(c, hosts, verbose, lambda h: lifecycle.stop(h, AppPaths(app)))
+    rollout = rollout_of(hosts, batch, batch_wait)
+    paths, wait = AppPaths(app), parse_seconds(lock_wait, "--lock-wait")
+    each_host_locked(
+        c,
+        hosts,
+        verbose,
+        paths,
+        lambda h: lifecycle.stop(h, paths),
+        what="stop",
+        lock_wait=wait,
+        rollout=rollout,
+    )
 
 
 @leo_task(
@@ -146,12 +241,10 @@ def run_(c, app=None, host=None, service="web", command=None, verbose=False):
         raise InvalidInput("no command given: pass --command 'CMD'")
     statuses: list[int] = []
     tty = stdin_is_tty() and sys.stdout.isatty()
-    each_host(
-        c,
-        hosts,
-        verbose,
-        lambda h: statuses.append(lifecycle.run(h, AppPaths(app), service, command, tty=tty)),
-    )
+    # One host after the other: each one-off's output (and terminal) is whole.
+    with connected(c, hosts, verbose) as fleet:
+        for h in fleet.hosts:
+            statuses.append(lifecycle.run(h, AppPaths(app), service, command, tty=tty))
     worst = next((s for s in statuses if s), 0)
     if worst:
         raise Exit(code=worst)
@@ -162,9 +255,14 @@ def run_(c, app=None, host=None, service="web", command=None, verbose=False):
 def env_show(c, app=None, host=None, verbose=False):
     """Print the app's environment (as env-file lines)."""
     app, hosts = resolve(c, app, host)
-    each_host(
-        c, hosts, verbose, lambda h: print(env_step.show(h, AppPaths(app)), end="", flush=True)
-    )
+
+    def show(h: Host, text: str) -> None:
+        if len(hosts) == 1:  # env-file lines as they are, to pipe or redirect
+            print(text, end="", flush=True)
+        else:
+            print_lines(h, text.splitlines())
+
+    each_host_read(c, hosts, verbose, lambda h: env_step.show(h, AppPaths(app)), show)
 
 
 ENV_LOCK_HELP = "seconds to wait while a rotate or another edit holds the env file (default 600)"
@@ -179,9 +277,20 @@ ENV_LOCK_HELP = "seconds to wait while a rotate or another edit holds the env fi
     },
 )
 @cli_errors
-def env_set(c, app=None, host=None, name=None, value=None, lock_wait=None, verbose=False):
+def env_set(
+    c,
+    app=None,
+    host=None,
+    name=None,
+    value=None,
+    lock_wait=None,
+    batch=None,
+    batch_wait=None,
+    verbose=False,
+):
     """Set one variable in the app's env file (applies on the next rotate)."""
     app, hosts = resolve(c, app, host)
+    rollout = rollout_of(hosts, batch, batch_wait)
     if value is None:
         raise InvalidInput("no value given: pass --value VALUE (--value '' for empty)")
     validate.env_name(name or "")
@@ -194,14 +303,17 @@ def env_set(c, app=None, host=None, name=None, value=None, lock_wait=None, verbo
                 "changed: run `leo rotate` to restart the app with it" if changed else "unchanged"
             )
 
-    each_host(c, hosts, verbose, action)
+    each_host(c, hosts, verbose, action, what="env.set", rollout=rollout)
 
 
 @leo_task(name="del", help={"name": "variable name", "lock-wait": ENV_LOCK_HELP})
 @cli_errors
-def env_del(c, app=None, host=None, name=None, lock_wait=None, verbose=False):
+def env_del(
+    c, app=None, host=None, name=None, lock_wait=None, batch=None, batch_wait=None, verbose=False
+):
     """Remove one variable from the app's env file (applies on the next rotate)."""
     app, hosts = resolve(c, app, host)
+    rollout = rollout_of(hosts, batch, batch_wait)
     validate.env_name(name or "")
     wait = parse_number(lock_wait, "--lock-wait", default=env_step.LOCK_WAIT, maximum=86400)
 
@@ -214,7 +326,7 @@ def env_del(c, app=None, host=None, name=None, lock_wait=None, verbose=False):
                 else "unchanged (not set)"
             )
 
-    each_host(c, hosts, verbose, action)
+    each_host(c, hosts, verbose, action, what="env.del", rollout=rollout)
 
 
 @leo_task
@@ -224,13 +336,13 @@ def status(c, app=None, host=None, verbose=False):
     app, hosts = resolve(c, app, host)
     disagree = []
 
-    def action(h: Host) -> None:
-        lines, agree = status_step.status(h, AppPaths(app))
+    def show(h: Host, found: tuple[list[str], bool]) -> None:
+        lines, agree = found
         print_lines(h, lines)
         if not agree:
             disagree.append(h.name)
 
-    each_host(c, hosts, verbose, action)
+    each_host_read(c, hosts, verbose, lambda h: status_step.status(h, AppPaths(app)), show)
     if disagree:
         raise Exit(f"leo: nginx and the web containers disagree on {', '.join(disagree)}", code=1)
 
@@ -240,50 +352,43 @@ def status(c, app=None, host=None, verbose=False):
 def releases(c, app=None, host=None, verbose=False):
     """List the app's recorded releases, newest first (* = current)."""
     app, hosts = resolve(c, app, host)
-
-    def action(h: Host) -> None:
-        print_lines(h, releases_step.describe(releases_step.load(h, AppPaths(app))))
-
-    each_host(c, hosts, verbose, action)
+    each_host_read(
+        c,
+        hosts,
+        verbose,
+        lambda h: releases_step.describe(releases_step.load(h, AppPaths(app))),
+        print_lines,
+    )
 
 
 @leo_task(help={"to": "release number to go back to (default: the previous one)"})
 @cli_errors
-def rollback(c, app=None, host=None, to=None, lock_wait=None, verbose=False):
+def rollback(
+    c, app=None, host=None, to=None, lock_wait=None, batch=None, batch_wait=None, verbose=False
+):
     """Redeploy a recorded release (its compose file and exact images), zero-downtime.
 
     Without --to: the newest earlier release that is neither the current one nor
     one a rollback already left, so rolling back twice goes further back.
     """
     app, hosts = resolve(c, app, host)
+    rollout = rollout_of(hosts, batch, batch_wait)
     target = None
     if to is not None:
         if not str(to).isdigit():
             raise InvalidInput(f"--to takes a release number, not {to!r}")
         target = int(to)
     paths, wait = AppPaths(app), parse_seconds(lock_wait, "--lock-wait")
-
-    def action(h: Host) -> None:
-        history = releases_step.load(h, paths)
-        release = releases_step.rollback_target(history, target)
-        with h.step(f"compose file of release {release.number}") as line:
-            pinned = composefile.pin_images(
-                releases_step.compose_of(h, paths, release),
-                releases_step.pinned_images(release),
-                header=f"# Rollback to release {release.number} (images pinned by leo).\n",
-            )
-            line.outcome = "images pinned to their release tags"
-        rotate_step.rotate(
-            h,
-            paths,
-            lock_wait=wait,
-            files=app_step.AppFiles(compose=pinned),
-            note=f"rollback to release {release.number}",
-            origin=release.source,
-            rolled_back_from=history[-1].source if history else None,
-        )
-
-    each_host(c, hosts, verbose, action)
+    each_host_locked(
+        c,
+        hosts,
+        verbose,
+        paths,
+        lambda h: deployed(rollback_step.rollback(h, paths, to=target)),
+        what="rollback",
+        lock_wait=wait,
+        rollout=rollout,
+    )
 
 
 ACME_HELP = {
@@ -317,14 +422,12 @@ def letsencrypt_issue(
     settings = acme_settings(directory, staging, ca_bundle, email)
     domains = [validate.domain(d) for d in (domain or [])]
     due_days = parse_days(days)
-    all_hosts(
-        c,
-        hosts,
-        verbose,
-        lambda hs: tls_step.letsencrypt(
-            hs, AppPaths(app), domains, settings, days=due_days, force=force
-        ),
-    )
+    # One order for all hosts: the challenge must be on every host before the CA
+    # asks any of them, and the certificate goes to every host.
+    with connected(c, hosts, verbose) as fleet:
+        tls_step.letsencrypt(
+            fleet.hosts, AppPaths(app), domains, settings, days=due_days, force=force
+        )
 
 
 @leo_task(
@@ -369,7 +472,7 @@ def letsencrypt_schedule(
             changed = tls_step.schedule(h, AppPaths(app), leo, args)
             line.outcome = "installed" if changed else "unchanged"
 
-    each_host(c, hosts, verbose, action)
+    each_host(c, hosts, verbose, action, what="letsencrypt.schedule")
 
 
 @leo_task(help={"days": "exit 1 when a certificate expires within this many days (default 30)"})
@@ -380,13 +483,13 @@ def certs(c, app=None, host=None, days=None, verbose=False):
     limit = parse_days(days)
     expiring: list[str] = []
 
-    def action(h: Host) -> None:
-        lines, soon = tls_step.report(h, AppPaths(app), limit)
+    def show(h: Host, found: tuple[list[str], bool]) -> None:
+        lines, soon = found
         print_lines(h, lines)
         if soon:
             expiring.append(h.name)
 
-    each_host(c, hosts, verbose, action)
+    each_host_read(c, hosts, verbose, lambda h: tls_step.report(h, AppPaths(app), limit), show)
     if expiring:
         raise Exit(
             f"leo: a certificate expires within {limit:g} days on {', '.join(expiring)}", code=1
@@ -399,10 +502,13 @@ def lock(c, app=None, host=None, release=False, verbose=False):
     """Show who holds the app's locks; --release ends a hung run's hold on them."""
     app, hosts = resolve(c, app, host)
 
-    def action(h: Host) -> None:
-        print_lines(h, lock_step.inspect(h, AppPaths(app), release=release))
-
-    each_host(c, hosts, verbose, action)
+    each_host_read(
+        c,
+        hosts,
+        verbose,
+        lambda h: lock_step.inspect(h, AppPaths(app), release=release),
+        print_lines,
+    )
 
 
 @leo_task(
@@ -417,7 +523,13 @@ def destroy(c, app=None, host=None, yes=False, volumes=False, verbose=False):
     app, hosts = resolve(c, app, host)
     if not yes:
         raise InvalidInput(f"destroy removes {app} and its files from the host: pass --yes")
-    each_host(c, hosts, verbose, lambda h: destroy_step.destroy(h, AppPaths(app), volumes=volumes))
+    each_host(
+        c,
+        hosts,
+        verbose,
+        lambda h: destroy_step.destroy(h, AppPaths(app), volumes=volumes),
+        what="destroy",
+    )
 
 
 @leo_task(
@@ -432,7 +544,14 @@ def implode(c, host=None, yes=False, volumes=False, verbose=False):
     _, hosts = resolve(c, None, host, need_app=False)
     if not yes:
         raise InvalidInput("implode removes every leo app on the host: pass --yes to confirm")
-    each_host(c, hosts, verbose, lambda h: implode_step.implode(h, volumes=volumes), user=None)
+    each_host(
+        c,
+        hosts,
+        verbose,
+        lambda h: implode_step.implode(h, volumes=volumes),
+        what="implode",
+        user=None,
+    )
 
 
 env = Collection("env", env_show, env_set, env_del)

@@ -81,8 +81,10 @@ def sh(*argv: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
     return proc
 
 
-def http_get(domain: str, path: str = "/", timeout: float = 5) -> tuple[int, str]:
-    conn = http.client.HTTPConnection("127.0.0.1", 80, timeout=timeout)
+def http_get(
+    domain: str, path: str = "/", timeout: float = 5, address: tuple[str, int] = ("127.0.0.1", 80)
+) -> tuple[int, str]:
+    conn = http.client.HTTPConnection(*address, timeout=timeout)
     try:
         conn.request("GET", path, headers={"Host": domain, "Connection": "close"})
         resp = conn.getresponse()
@@ -162,6 +164,7 @@ class Load:
     domain: str
     workers: int = 4
     max_seconds: float = 120
+    address: tuple[str, int] = ("127.0.0.1", 80)  # nginx here, or a load balancer
     statuses: Counter = field(default_factory=Counter)
     errors: list[str] = field(default_factory=list)
     bodies: Counter = field(default_factory=Counter)
@@ -177,7 +180,7 @@ class Load:
         deadline = time.monotonic() + self.max_seconds
         while not self._stop.is_set() and time.monotonic() < deadline:
             try:
-                status, body = http_get(self.domain)
+                status, body = http_get(self.domain, address=self.address)
                 with self._lock:
                     self.statuses[status] += 1
                     self.bodies[body.splitlines()[0] if body else ""] += 1

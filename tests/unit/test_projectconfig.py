@@ -37,12 +37,12 @@ def test_values_become_strings(tmp_path):
 
 
 def test_unknown_keys_are_refused(tmp_path):
-    (tmp_path / "leo.yaml").write_text("app: shop\nhosts: prod\nimage: x\n")
+    (tmp_path / "leo.yaml").write_text("app: shop\nhots: prod\nimage: x\n")
     with pytest.raises(InvalidInput) as info:
         project_defaults(None, cwd=tmp_path)
     message = str(info.value)
     assert str(tmp_path / "leo.yaml") in message
-    assert "unknown keys ['hosts', 'image'] (known: ['app', 'host'])" in message
+    assert "unknown keys ['hots', 'image'] (known: ['app', 'host', 'hosts'])" in message
 
 
 def test_unknown_non_string_keys_are_refused(tmp_path):
