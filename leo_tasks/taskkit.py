@@ -242,12 +242,14 @@ def each_host_locked(
     lock_wait: float,
     rollout: Rollout = ALL_AT_ONCE,
     rollback_on_failure: bool = False,
+    purpose: str | None = None,
 ) -> None:
     """`each_host` for tasks that change a deployed app: every host's deploy lock
     is taken first; with `rollback_on_failure`, the hosts this run moved go back
     to the release they had when any host fails."""
     with connected(c, hosts, verbose) as fleet:
-        with fleet.locked(paths, purpose=what, wait=lock_wait):
+        # `purpose` is what `leo lock` and a refused run say holds the lock.
+        with fleet.locked(paths, purpose=purpose or what, wait=lock_wait):
             before: dict[str, int | None] = {}
             if rollback_on_failure:
                 for host, value in fleet.gather(lambda h: rollback_step.current_release(h, paths)):

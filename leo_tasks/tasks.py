@@ -13,6 +13,7 @@ from invoke import Collection, Exit
 
 from . import validate
 from .errors import InvalidInput
+from .fleet import conclude
 from .layout import AppPaths
 from .remote import stdin_is_tty
 from .steps import app as app_step
@@ -152,6 +153,7 @@ def deploy(
         paths,
         lambda h: deployed(rotate_step.rotate(h, paths, files=files)),
         what="deploy",
+        purpose="rotate",
         lock_wait=wait,
         rollout=rollout,
         rollback_on_failure=rollback_on_failure,
@@ -386,6 +388,7 @@ def rollback(
         paths,
         lambda h: deployed(rollback_step.rollback(h, paths, to=target)),
         what="rollback",
+        purpose="rotate",
         lock_wait=wait,
         rollout=rollout,
     )
@@ -422,12 +425,18 @@ def letsencrypt_issue(
     settings = acme_settings(directory, staging, ca_bundle, email)
     domains = [validate.domain(d) for d in (domain or [])]
     due_days = parse_days(days)
-    # One order for all hosts: the challenge must be on every host before the CA
-    # asks any of them, and the certificate goes to every host.
+    paths = AppPaths(app)
     with connected(c, hosts, verbose) as fleet:
-        tls_step.letsencrypt(
-            fleet.hosts, AppPaths(app), domains, settings, days=due_days, force=force
+        # One order for all hosts: the challenge is on every host before the CA
+        # asks whichever one the domain points at.
+        issued = tls_step.letsencrypt(
+            fleet.hosts, paths, domains, settings, days=due_days, force=force
         )
+        if issued is not None:
+            outcomes = fleet.each(
+                lambda h: tls_step.install(h, paths, issued.domains, issued.key, issued.chain)
+            )
+            conclude(fleet, outcomes, "installing the certificate")
 
 
 @leo_task(

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import shlex
 import zlib
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from .. import certs, templates
@@ -45,6 +46,15 @@ def current(host: Host, paths: AppPaths, domain: str) -> certs.CertInfo | None:
     return certs.parse_certificate(pem) if pem else None
 
 
+@dataclass(frozen=True)
+class Issued:
+    """A certificate to install on every host: its domains, private key and chain."""
+
+    domains: list[str]
+    key: bytes
+    chain: str
+
+
 def letsencrypt(
     hosts: list[Host],
     paths: AppPaths,
@@ -53,8 +63,10 @@ def letsencrypt(
     *,
     days: float,
     force: bool,
-) -> bool:
-    """Get and install a certificate on every host when one is due. Returns changed."""
+) -> Issued | None:
+    """Get a certificate for the app when one is due on any host (or `force`), with
+    the HTTP-01 challenge served by every host, wherever the domain points. The
+    caller installs it on every host (`install`). None when nothing is due."""
     first = hosts[0]
     with first.step("check certificates") as line:
         for host in hosts:
@@ -68,7 +80,7 @@ def letsencrypt(
             else f"valid for more than {days:g} days on every host"
         )
     if not due and not force:
-        return False
+        return None
 
     email = settings.email or _env(first, paths).get("LETS_ENCRYPT_EMAIL") or None
     settings = AcmeSettings(settings.directory, settings.ca_bundle, email, settings.timeout)
@@ -86,9 +98,7 @@ def letsencrypt(
         )
         info = certs.parse_certificate(chain)
         line.outcome = f"issued by {info.issuer}, valid until {info.not_after:%Y-%m-%d}"
-    for host in hosts:
-        install(host, paths, domains, key, chain)
-    return True
+    return Issued(domains, key, chain)
 
 
 def _env(host: Host, paths: AppPaths) -> dict[str, str]:
