@@ -14,6 +14,7 @@ from invoke import Collection, Exit
 from . import composefile, validate
 from .errors import InvalidInput
 from .layout import AppPaths
+from .localdocker import LocalDocker
 from .remote import stdin_is_tty
 from .steps import app as app_step
 from .steps import destroy as destroy_step
@@ -21,6 +22,7 @@ from .steps import env as env_step
 from .steps import implode as implode_step
 from .steps import lifecycle
 from .steps import lock as lock_step
+from .steps import push as push_step
 from .steps import releases as releases_step
 from .steps import rotate as rotate_step
 from .steps import setup as setup_step
@@ -89,9 +91,18 @@ def create(
     each_host(c, hosts, verbose, lambda h: app_step.create(h, paths, files, domains))
 
 
-@leo_task(help={"compose": "new compose file to upload", "nginx": "new nginx site to upload"})
+@leo_task(
+    help={
+        "compose": "new compose file to upload",
+        "nginx": "new nginx site to upload",
+        "push": "first copy the compose file's images that exist on this machine to the host "
+        "(like `leo push`; skipped where the host has them)",
+    }
+)
 @cli_errors
-def deploy(c, app=None, host=None, compose=None, nginx=None, lock_wait=None, verbose=False):
+def deploy(
+    c, app=None, host=None, compose=None, nginx=None, lock_wait=None, push=False, verbose=False
+):
     """Upload new files (if given), then rotate: the usual way to ship a release.
 
     The files take effect only if the deploy works: a failed deploy leaves the
@@ -100,9 +111,39 @@ def deploy(c, app=None, host=None, compose=None, nginx=None, lock_wait=None, ver
     app, hosts = resolve(c, app, host)
     files = app_files(compose, nginx)
     paths, wait = AppPaths(app), parse_seconds(lock_wait, "--lock-wait")
-    each_host(
-        c, hosts, verbose, lambda h: rotate_step.rotate(h, paths, lock_wait=wait, files=files)
-    )
+    docker = LocalDocker()
+    # With --compose, what to push is known (and looked up here) before connecting.
+    given = push_step.compose_images(files.compose, docker) if push and files.compose else None
+
+    def action(h: Host) -> None:
+        if push:
+            images = given if given is not None else push_step.live_images(h, paths, docker)
+            push_step.push_images(h, images, compress=True)
+        rotate_step.rotate(h, paths, lock_wait=wait, files=files)
+
+    each_host(c, hosts, verbose, action)
+
+
+@leo_task(
+    iterable=["image"],
+    help={
+        "image": "local image to copy, by name[:tag] or ID (repeatable)",
+        "compress": "gzip the stream (default; --no-compress for a fast local network)",
+    },
+)
+@cli_errors
+def push(c, host=None, image=None, compress=True, verbose=False):
+    """Copy local docker images to the hosts over SSH, no registry; skips what they have.
+
+    `docker save` here streams into `docker load` on each host. An image the
+    host already has with the same ID is not sent again.
+    """
+    _, hosts = resolve(c, None, host, need_app=False)
+    if not image:
+        raise InvalidInput("no image given: pass --image IMAGE (repeatable)")
+    references = [validate.pushed_image(ref) for ref in image]
+    images = LocalDocker().images(references)  # all of them, before connecting anywhere
+    each_host(c, hosts, verbose, lambda h: push_step.push_images(h, images, compress))
 
 
 @leo_task
@@ -441,6 +482,7 @@ ns = Collection(
     setup,
     create,
     deploy,
+    push,
     rotate,
     start,
     stop,
