@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import re
+import select
 import signal
+import sys
 
 from invoke import Exit, ParseError, Program
 
@@ -80,6 +83,24 @@ program = LeoProgram(namespace=ns, version=__version__, name="leo", binary="leo"
 
 
 def main() -> None:
-    # `leo env | head` should end quietly, like any Unix tool, not with a traceback.
-    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
-    program.run()
+    try:
+        program.run()
+    except BrokenPipeError:
+        # `leo env | head`: the reader of stdout went away. End quietly, like any
+        # Unix tool, not with a traceback. (Not by restoring SIGPIPE's default
+        # action: that would also kill leo, silently, when an SSH socket or the
+        # pipe to a local command breaks, instead of reporting it.)
+        if not _stdout_broken():
+            raise
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(128 + signal.SIGPIPE)
+
+
+def _stdout_broken() -> bool:
+    """Whether nobody reads stdout any more (a pipe whose reader exited reports POLLERR)."""
+    try:
+        poll = select.poll()
+        poll.register(sys.stdout.fileno(), select.POLLOUT)
+        return any(events & (select.POLLERR | select.POLLHUP) for _, events in poll.poll(0))
+    except (OSError, ValueError):
+        return False

@@ -256,3 +256,23 @@ def default_compose(image: str) -> str:
         "during a rotate).\n"
     )
     return header + yaml.safe_dump(doc, sort_keys=False)
+
+
+def images_in_compose(text: str, *, source: str = "compose file") -> list[str]:
+    """The `image:` of each service, as written, in file order and once each.
+
+    For `leo deploy --push`, which sends those that exist on this machine.
+    Values with a `$` are left out: compose fills in `${VAR}` and `$VAR` from
+    the host's environment, so what they name is only known there.
+    """
+    doc = composeyaml.load(text, source)
+    services = plain(doc.get("services")) if isinstance(doc, dict) else None
+    if not isinstance(services, dict):
+        return []
+    images: list[str] = []
+    for service in services.values():
+        service = plain(service)
+        image = plain(service.get("image")) if isinstance(service, dict) else None
+        if isinstance(image, str) and image and "$" not in image and image not in images:
+            images.append(image)
+    return images

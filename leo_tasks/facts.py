@@ -195,6 +195,17 @@ def parse_image_origins(text: str) -> dict[str, str]:
     return origins
 
 
+def parse_image_ids(text: str) -> dict[str, str | None]:
+    """Output of commands.docker.image_ids -> {reference: image ID, or None when missing}."""
+    ids: dict[str, str | None] = {}
+    for line in text.splitlines():
+        reference, sep, image_id = line.rpartition("\t")
+        if sep:
+            image_id = image_id.strip()
+            ids[reference] = None if image_id == "missing" else image_id
+    return ids
+
+
 def parse_upstream(text: str) -> list[str]:
     """Addresses in an upstream.conf written by leo (the `down` placeholder excluded)."""
     servers = []

@@ -283,7 +283,12 @@ def summary(outcomes: list[Outcome]) -> list[str]:
 
 
 def conclude(
-    fleet: Fleet, outcomes: list[Outcome], what: str, *, stream: TextIO | None = None
+    fleet: Fleet,
+    outcomes: list[Outcome],
+    what: str,
+    *,
+    stream: TextIO | None = None,
+    summarize: bool = True,
 ) -> None:
     """One host: its error as it is (message and exit status unchanged). Several: the
     summary, then exit 1 naming the failed hosts, or 2-4 when every host failed that
@@ -292,12 +297,13 @@ def conclude(
         if outcomes and outcomes[0].error is not None:
             raise outcomes[0].error
         return
-    out = stream or sys.stderr
-    with OUTPUT_LOCK:
-        print("", file=out)
-        for line in summary(outcomes):
-            print(line, file=out, flush=True)
     failed = [o for o in outcomes if o.failed]
+    if summarize or failed:
+        out = stream or sys.stderr
+        with OUTPUT_LOCK:
+            print("", file=out)
+            for line in summary(outcomes):
+                print(line, file=out, flush=True)
     if not failed:
         return
     codes = {o.error.exit_code for o in failed if o.error is not None}

@@ -1,9 +1,11 @@
 """THE seam between leo and a host: run an argv, put a file.
 
 Everything leo does on a server goes through `Remote.run(argv)` and
-`Remote.put(data, path, mode)`. This is the only module that turns an argv
-into a shell string (`shlex.join`) and the only one that talks SSH, so
-quoting is done in exactly one place and steps can run locally or remotely.
+`Remote.put(data, path, mode)`, or `Remote.feed(argv, chunks)` for data too
+big to hold in memory (a `docker save` stream). This is the only module that
+turns an argv into a shell string (`shlex.join`) and the only one that talks
+SSH, so quoting is done in exactly one place and steps can run locally or
+remotely.
 
 Nothing here may wait forever: every command runs under coreutils `timeout`
 on the host (a client-side timeout alone leaves the remote process running),
@@ -23,7 +25,7 @@ import shlex
 import subprocess
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import IO, Protocol
 
@@ -42,6 +44,9 @@ TIMED_OUT = 124
 # OpenSSH's defaults would be 0 (off) and 3; a deploy tool wants dead links found.
 KEEPALIVE_INTERVAL = 15.0
 KEEPALIVE_COUNT_MAX = 3
+# Seconds a host may leave leo's input unread before `feed` gives up on it. Longer
+# than the keepalives' patience, so that a dead link is reported as one.
+STALL_TIMEOUT = 120.0
 
 
 @dataclass(frozen=True)
@@ -95,6 +100,23 @@ class Remote(Protocol):
     ) -> None: ...
 
     def interactive(self, argv: Sequence[str], *, pty: bool) -> int: ...
+
+    def feed(
+        self,
+        argv: Sequence[str],
+        chunks: Iterable[bytes],
+        *,
+        timeout: float | None = DEFAULT_TIMEOUT,
+        on_progress: Callable[[int], None] | None = None,
+        check: bool = True,
+    ) -> Result:
+        """Run `argv` with `chunks` streamed to its stdin, as they come.
+
+        `on_progress` is called with the number of bytes sent so far after each
+        chunk. A command that exits before reading everything ends the transfer;
+        its exit status and stderr say why (CommandFailed when `check`).
+        """
+        ...
 
     def hold(self, argv: Sequence[str], *, sudo: bool = False) -> Holder:
         """Start `argv` and keep it running until released or until leo dies.
@@ -308,6 +330,60 @@ class SSHRemote:
             raise _lost(self.name, exc, self._keepalive) from exc
         return self._exit_status(res.exited)
 
+    def feed(
+        self, argv, chunks, *, timeout=DEFAULT_TIMEOUT, on_progress=None, check=True
+    ) -> Result:
+        """On a session channel of its own: Fabric's `run` would want all of stdin at once.
+
+        Bounded three ways: the host's `timeout` ends the command, a host that
+        reads nothing for `stall` seconds ends the transfer, and the keepalives
+        end a dead link (ConnectionProblem).
+        """
+        full = self._command(argv, False, timeout)
+        self.reporter.command(self.name, full)
+        self.commands_run += 1
+        self._connected()
+        stall = max(STALL_TIMEOUT, self.liveness.silence + self.liveness.interval)
+        try:
+            channel = self.connection.client.get_transport().open_session()
+            channel.settimeout(stall)
+            channel.exec_command(shlex.join(full))
+        except (paramiko.SSHException, OSError, EOFError, AttributeError) as exc:
+            raise _lost(self.name, exc, self._keepalive) from exc
+        out, err = _Drain(channel.recv), _Drain(channel.recv_stderr)
+        try:
+            sent = 0
+            for chunk in chunks:
+                try:
+                    channel.sendall(chunk)
+                except TimeoutError as exc:
+                    self._connected()
+                    raise LeoError(
+                        f"{self.name} read none of leo's data for {stall:g}s: {shlex.join(full)}"
+                    ) from exc
+                except (paramiko.SSHException, OSError, EOFError):
+                    # Either the link is gone, or the command closed its channel: it
+                    # exited early, and its exit status and stderr say why.
+                    self._connected()
+                    break
+                sent += len(chunk)
+                if on_progress is not None:
+                    on_progress(sent)
+            with contextlib.suppress(paramiko.SSHException, OSError, EOFError):
+                channel.shutdown_write()
+            # The host's `timeout` (and its SIGKILL 10 s later) acts first.
+            if not channel.status_event.wait(None if timeout is None else timeout + 40):
+                raise LeoError(
+                    f"{self.name} did not answer within {timeout:g}s: {shlex.join(full)}"
+                )
+            exited = self._exit_status(channel.recv_exit_status())
+        finally:
+            channel.close()
+        if self._keepalive is not None and self._keepalive.why:
+            raise _lost(self.name, EOFError(), self._keepalive)
+        result = Result(full, exited, out.text(), err.text())
+        return _checked(self.name, result, check, timeout)
+
     def hold(self, argv: Sequence[str], *, sudo: bool = False) -> Holder:
         full = [*SUDO, *argv] if sudo and not self.is_root else list(argv)
         self.reporter.command(self.name, full)
@@ -324,6 +400,36 @@ class SSHRemote:
         if self._keepalive is not None:
             self._keepalive.stop()
         self.connection.close()
+
+
+class _Drain:
+    """Collects a command's stdout (or stderr) while leo writes to its stdin.
+
+    Read as it comes, so a command that writes while it reads never fills its
+    output window or pipe and stops reading, with leo waiting on it.
+    """
+
+    def __init__(self, recv: Callable[[int], bytes]) -> None:
+        self.data = bytearray()
+        self._thread = threading.Thread(target=self._read, args=(recv,), daemon=True)
+        self._thread.start()
+
+    def _read(self, recv: Callable[[int], bytes]) -> None:
+        while True:
+            try:
+                chunk = recv(32768)
+            except TimeoutError:
+                continue  # a quiet command: closing the channel ends this loop
+            except (OSError, paramiko.SSHException, EOFError, ValueError):
+                return
+            if not chunk:
+                return
+            self.data += chunk
+
+    def text(self) -> str:
+        """What was read, once the command has exited (its output closed or about to)."""
+        self._thread.join(10)
+        return bytes(self.data).decode("utf-8", "replace")
 
 
 class _Process(Protocol):
@@ -505,6 +611,41 @@ class LocalRemote:
         self.reporter.command(self.name, full)
         self.commands_run += 1
         return subprocess.run(full, check=False).returncode
+
+    def feed(
+        self, argv, chunks, *, timeout=DEFAULT_TIMEOUT, on_progress=None, check=True
+    ) -> Result:
+        full = bounded(self._command(argv, False), timeout)
+        self.reporter.command(self.name, full)
+        self.commands_run += 1
+        try:
+            proc = subprocess.Popen(
+                full, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+            )
+        except FileNotFoundError as exc:
+            raise CommandFailed(self.name, full, 127, "", str(exc)) from exc
+        out, err = _Drain(proc.stdout.read), _Drain(proc.stderr.read)
+        try:
+            sent = 0
+            for chunk in chunks:
+                try:
+                    proc.stdin.write(chunk)
+                except BrokenPipeError:
+                    break  # it exited early: its exit status and stderr say why
+                sent += len(chunk)
+                if on_progress is not None:
+                    on_progress(sent)
+            with contextlib.suppress(BrokenPipeError):
+                proc.stdin.close()
+            exited = proc.wait(None if timeout is None else timeout + 40)
+        except subprocess.TimeoutExpired as exc:
+            raise LeoError(f"command timed out after {timeout}s: {shlex.join(full)}") from exc
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        result = Result(full, exited, out.text(), err.text())
+        return _checked(self.name, result, check, timeout)
 
     def hold(self, argv: Sequence[str], *, sudo: bool = False) -> Holder:
         full = self._command(argv, sudo)

@@ -2,10 +2,13 @@
 
 Progress goes to stderr so that a task's real output (e.g. `leo env`) can be
 piped from stdout. Lines are flushed at once: CI logs show them as they happen.
+On a terminal a long step (a push) also redraws one line in place while it
+runs; logs get only the step's final line.
 """
 
 from __future__ import annotations
 
+import os
 import shlex
 import sys
 import threading
@@ -29,13 +32,43 @@ OUTPUT_LOCK = threading.Lock()
 
 
 class Reporter:
-    def __init__(self, *, verbose: bool = False, stream: TextIO | None = None) -> None:
+    def __init__(
+        self, *, verbose: bool = False, stream: TextIO | None = None, live: bool | None = None
+    ) -> None:
         self.verbose = verbose
         self.stream = stream or sys.stderr
+        # Whether in-place progress may be drawn: only on a terminal, never in a log.
+        self.live = _is_terminal(self.stream) if live is None else live
+        self._drawn = False
+        self._live_lines: dict[str, str] = {}
 
     def _print(self, text: str) -> None:
         with OUTPUT_LOCK:
+            if self._drawn:
+                self.stream.write(_CLEAR_LINE)
+                self._drawn = False
             print(text, file=self.stream, flush=True)
+            if self._live_lines:
+                self._draw()
+
+    def progress(self, host: str, text: str | None) -> None:
+        """Redraw one line in place on a terminal, with every host's latest progress
+        (hosts of a fleet push at the same time); None ends a host's part. Logs get
+        nothing: only the step's final line."""
+        if not self.live:
+            return
+        with OUTPUT_LOCK:
+            if text is None:
+                self._live_lines.pop(host, None)
+            else:
+                self._live_lines[host] = text
+            self._draw()
+
+    def _draw(self) -> None:
+        line = " | ".join(f"[{h}] {t}" for h, t in self._live_lines.items())
+        self.stream.write(_CLEAR_LINE + line[: _width(self.stream) - 1])
+        self.stream.flush()
+        self._drawn = bool(line)
 
     @contextmanager
     def step(self, host: str, name: str) -> Iterator[StepLine]:
@@ -59,3 +92,21 @@ class Reporter:
         if self.verbose:
             # One line per command: an inline script's newlines are shown as "; ".
             self._print(f"[{host}] $ {shlex.join(argv)}".replace("\n", "; "))
+
+
+# Back to the start of the line, and erase it.
+_CLEAR_LINE = "\r\x1b[K"
+
+
+def _width(stream: TextIO) -> int:
+    try:
+        return os.get_terminal_size(stream.fileno()).columns
+    except (AttributeError, ValueError, OSError):
+        return 100
+
+
+def _is_terminal(stream: TextIO) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False

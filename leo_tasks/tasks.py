@@ -13,8 +13,9 @@ from invoke import Collection, Exit
 
 from . import validate
 from .errors import InvalidInput
-from .fleet import conclude
+from .fleet import Done, Fleet, conclude
 from .layout import AppPaths
+from .localdocker import LocalDocker
 from .remote import stdin_is_tty
 from .steps import app as app_step
 from .steps import destroy as destroy_step
@@ -22,6 +23,7 @@ from .steps import env as env_step
 from .steps import implode as implode_step
 from .steps import lifecycle
 from .steps import lock as lock_step
+from .steps import push as push_step
 from .steps import releases as releases_step
 from .steps import rollback as rollback_step
 from .steps import rotate as rotate_step
@@ -123,7 +125,14 @@ def create(
     )
 
 
-@leo_task(help={"compose": "new compose file to upload", "nginx": "new nginx site to upload"})
+@leo_task(
+    help={
+        "compose": "new compose file to upload",
+        "nginx": "new nginx site to upload",
+        "push": "first copy the compose file's images that exist on this machine to the host "
+        "(like `leo push`; skipped where the host has them)",
+    }
+)
 @cli_errors
 def deploy(
     c,
@@ -135,6 +144,7 @@ def deploy(
     batch=None,
     batch_wait=None,
     rollback_on_failure=False,
+    push=False,
     verbose=False,
 ):
     """Upload new files (if given), then rotate: the usual way to ship a release.
@@ -146,6 +156,20 @@ def deploy(
     rollout = rollout_of(hosts, batch, batch_wait)
     files = app_files(compose, nginx)
     paths, wait = AppPaths(app), parse_seconds(lock_wait, "--lock-wait")
+    docker = LocalDocker()
+    # With --compose, what to push is known (and looked up here) before connecting.
+    given = push_step.compose_images(files.compose, docker) if push and files.compose else None
+
+    def push_first(fleet: Fleet) -> None:
+        """Every host gets the images before any host deploys: a push that fails
+        stops the run before a container changed anywhere."""
+
+        def send(h: Host) -> Done:
+            images = given if given is not None else push_step.live_images(h, paths, docker)
+            return pushed(push_step.push_images(h, images, compress=True))
+
+        conclude(fleet, fleet.each(send), "push", summarize=False)
+
     each_host_locked(
         c,
         hosts,
@@ -157,6 +181,44 @@ def deploy(
         lock_wait=wait,
         rollout=rollout,
         rollback_on_failure=rollback_on_failure,
+        before=push_first if push else None,
+    )
+
+
+def pushed(result: push_step.PushResult) -> Done:
+    """A push's result, for the fleet summary."""
+    if not result.sent:
+        return Done(detail="already there" if result.skipped else "nothing to push")
+    return Done(
+        detail=f"sent {', '.join(result.sent)} ({push_step.human_bytes(result.bytes_sent)})"
+    )
+
+
+@leo_task(
+    iterable=["image"],
+    help={
+        "image": "local image to copy, by name[:tag] or ID (repeatable)",
+        "compress": "gzip the stream (default; --no-compress for a fast local network)",
+    },
+)
+@cli_errors
+def push(c, host=None, image=None, compress=True, verbose=False):
+    """Copy local docker images to the hosts over SSH, no registry; skips what they have.
+
+    `docker save` here streams into `docker load` on each host, all hosts at
+    once. An image the host already has with the same ID is not sent again.
+    """
+    _, hosts = resolve(c, None, host, need_app=False)
+    if not image:
+        raise InvalidInput("no image given: pass --image IMAGE (repeatable)")
+    references = [validate.pushed_image(ref) for ref in image]
+    images = LocalDocker().images(references)  # all of them, before connecting anywhere
+    each_host(
+        c,
+        hosts,
+        verbose,
+        lambda h: pushed(push_step.push_images(h, images, compress)),
+        what="push",
     )
 
 
@@ -569,6 +631,7 @@ ns = Collection(
     setup,
     create,
     deploy,
+    push,
     rotate,
     start,
     stop,

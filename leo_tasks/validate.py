@@ -65,3 +65,17 @@ def domain(name: str) -> str:
     if len(lowered) > 253 or not all(DOMAIN_LABEL.fullmatch(label) for label in checked):
         raise InvalidInput(f"invalid domain {name!r}: expected a host name like shop.example.com")
     return lowered
+
+
+# What `docker image save` takes: name[:tag] or an image ID (`sha256:` optional).
+IMAGE_REFERENCE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/:-]{0,254}")
+
+
+def pushed_image(reference: str) -> str:
+    """An image `leo push` can copy: by name[:tag] or ID, not by digest."""
+    if "@" in (reference or ""):
+        raise InvalidInput(
+            f"cannot push {reference!r} by digest: `docker save`/`docker load` do not carry "
+            "registry digests, so the host could not find it by that name. Name it by tag or ID."
+        )
+    return _matching(IMAGE_REFERENCE, reference, f"invalid image reference {reference!r}")

@@ -116,3 +116,42 @@ def release_tags(app: str) -> list[str]:
         "--format",
         "{{.Repository}}:{{.Tag}}",
     ]
+
+
+# `leo push`: images copied from this machine's engine with `docker save` into
+# `docker load` on the host, with no registry in between.
+
+
+def inspect_image(reference: str) -> list[str]:
+    """`<id> <size>` of one image, run on this machine; exits 1 if it is missing.
+
+    One image per call: `docker image inspect a b` exits 1 when either is missing,
+    and its output no longer says which line belongs to which.
+    """
+    return ["docker", "image", "inspect", "--format", "{{.Id}} {{.Size}}", "--", reference]
+
+
+def image_ids(references: Sequence[str]) -> list[str]:
+    """One line per image on the host: `<reference>\t<image id>` or `<reference>\tmissing`.
+
+    Any failure other than "No such image" (no docker, no permission, daemon
+    down) stops with the error: it must not read as "missing" and send every image.
+    """
+    script = (
+        "for i; do "
+        'if out=$(docker image inspect --format "{{.Id}}" -- "$i" 2>&1); then '
+        'printf "%s\\t%s\\n" "$i" "$out"; '
+        'else case $out in *"No such image"*|*"no such image"*) printf "%s\\tmissing\\n" "$i";; '
+        '*) printf "%s\\n" "$out" >&2; exit 1;; esac; fi; done'
+    )
+    return ["sh", "-c", script, "sh", *references]
+
+
+def save(references: Sequence[str]) -> list[str]:
+    """A tar of the images (every layer, with their tags) on stdout."""
+    return ["docker", "image", "save", "--", *references]
+
+
+def load() -> list[str]:
+    """Reads a `docker save` tar on stdin, plain or gzip-compressed (docker detects which)."""
+    return ["docker", "image", "load"]

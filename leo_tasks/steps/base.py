@@ -32,6 +32,10 @@ class Host:
     def note(self, text: str) -> None:
         self.reporter.note(self.name, text)
 
+    def progress(self, text: str | None) -> None:
+        """A step's progress while it runs (on a terminal only; see Reporter.progress)."""
+        self.reporter.progress(self.name, text)
+
 
 def read_file(host: Host, path: str, *, sudo: bool = False) -> str | None:
     """A file's text, or None when it does not exist."""

@@ -109,11 +109,16 @@ def test_host_local_runs_as_leo_deploy_without_ssh(leo, app, tmp_path):
     assert deploy_uid != 0 and set(owners.values()) == {deploy_uid}, owners
 
 
-def test_several_hosts_in_turn(leo, app):
+def test_several_hosts_output_is_grouped_per_host_in_the_order_given(leo, app):
     leo("create", "--app", app, "--host", "testhost", "--image", "leo-test-web:v1")
     set_env(leo, app, "X", "1")
+    set_env(leo, app, "Y", "2")
     shown = leo("env", "--app", app, "--host", "testhost,local")
-    assert shown.stdout == "X=1\nX=1\n"
+    assert shown.stdout == (
+        "[leo-deploy@testhost] X=1\n[leo-deploy@testhost] Y=2\n[local] X=1\n[local] Y=2\n"
+    )
+    # One host: plain env-file lines, to pipe or redirect.
+    assert leo("env", "--app", app, "--host", "local").stdout == "X=1\nY=2\n"
 
 
 def test_proxyjump_through_a_checked_hop(leo, app, tmp_path):

@@ -262,3 +262,50 @@ def test_changed_host_key_is_refused(cli, homes):
     assert "refusing leo-deploy@127.0.0.1:2222: HOST KEY CHANGED" in done.stderr
     assert "ssh-keygen -R '[127.0.0.1]:2222'" in done.stderr
     assert (homes["wrong_key"] / ".ssh" / "known_hosts").read_text().count("\n") == 1
+
+
+# ---- broken pipes -------------------------------------------------------------------
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def run_main(code: str, **kwargs) -> subprocess.CompletedProcess:
+    """leo's `main()` from this checkout in a fresh interpreter, after `code`."""
+    return subprocess.run(
+        [sys.executable, "-c", f"from leo_tasks import cli\n{code}\ncli.main()", "--list"],
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        stderr=subprocess.PIPE,
+        text=True,
+        timeout=60,
+        **kwargs,
+    )
+
+
+def test_a_closed_stdout_ends_leo_quietly():
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # `leo ... | head` after head has exited
+    try:
+        done = run_main("", stdout=write_end)
+    finally:
+        os.close(write_end)
+    assert done.returncode == 141  # as if killed by SIGPIPE, like any Unix tool
+    assert done.stderr == ""
+
+
+def test_a_broken_pipe_to_a_command_is_an_error_leo_reports_not_a_silent_death():
+    # A local `docker load` (or an SSH socket) that goes away while leo writes
+    # to it must surface as an error leo can report, not kill leo by SIGPIPE.
+    code = (
+        "import subprocess\n"
+        "def write_to_exited():\n"
+        "    proc = subprocess.Popen(['true'], stdin=subprocess.PIPE)\n"
+        "    proc.wait()\n"
+        "    try:\n"
+        "        proc.stdin.write(b'x' * 1_000_000)\n"
+        "        proc.stdin.flush()\n"
+        "    except BrokenPipeError:\n"
+        "        print('reported', flush=True)\n"
+        "cli.program.run = write_to_exited"
+    )
+    done = run_main(code, stdout=subprocess.PIPE)
+    assert (done.returncode, done.stdout) == (0, "reported\n"), done.stderr

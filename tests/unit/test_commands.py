@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+
 import pytest
 
 from leo_tasks.commands import compose, docker, fs, nginx
@@ -192,6 +195,59 @@ def test_docker_networks_and_volumes():
     assert docker.remove_volumes(["v"]) == ["docker", "volume", "rm", "--", "v"]
 
 
+def test_docker_push_builders():
+    assert docker.inspect_image("app:1") == [
+        "docker",
+        "image",
+        "inspect",
+        "--format",
+        "{{.Id}} {{.Size}}",
+        "--",
+        "app:1",
+    ]
+    assert docker.save(["app:1", "worker:2"]) == [
+        "docker",
+        "image",
+        "save",
+        "--",
+        "app:1",
+        "worker:2",
+    ]
+    assert docker.load() == ["docker", "image", "load"]
+    argv = docker.image_ids(["app:1", "-rf"])
+    assert argv[:2] == ["sh", "-c"] and argv[3:] == ["sh", "app:1", "-rf"]  # names as $@
+
+
+FAKE_DOCKER = """#!/bin/sh
+# Stands in for `docker image inspect --format {{.Id}} -- NAME` (its last argument),
+# printing what a real engine 20.10.24 printed for each case (see captured/README.md).
+case "$6" in
+  there:1) echo sha256:1111 ;;
+  gone:1) echo "Error response from daemon: no such image: gone:1: No such image: gone:1" >&2
+          exit 1 ;;
+  *) echo "permission denied while trying to connect to the Docker daemon socket" >&2
+     exit 1 ;;
+esac
+"""
+
+
+@pytest.fixture
+def fake_docker_path(tmp_path, monkeypatch):
+    """A PATH whose `docker` answers as above: tests the script's branches, not docker."""
+    (tmp_path / "docker").write_text(FAKE_DOCKER)
+    (tmp_path / "docker").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}:{os.environ['PATH']}")
+
+
+def test_image_ids_says_missing_only_for_no_such_image(fake_docker_path):
+    done = subprocess.run(docker.image_ids(["there:1", "gone:1"]), capture_output=True, text=True)
+    assert (done.returncode, done.stdout) == (0, "there:1\tsha256:1111\ngone:1\tmissing\n")
+    # Any other failure stops: it must not read as "missing" and send every image.
+    done = subprocess.run(docker.image_ids(["there:1", "x:1"]), capture_output=True, text=True)
+    assert done.returncode == 1
+    assert "permission denied" in done.stderr
+
+
 # ---- fs ----------------------------------------------------------------------
 
 
@@ -253,6 +309,9 @@ def test_candidate_compose_file_is_run_by_its_own_path():
         compose.run(SHOP, "web", "true", tty=False),
         docker.stop(["a"], timeout=3),
         docker.project_containers("shop", "web"),
+        docker.save(["app:1"]),
+        docker.load(),
+        docker.inspect_image("app:1"),
         fs.mkdir("/x", mode=0o755),
     ],
 )

@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from leo_tasks import composeyaml
-from leo_tasks.composefile import check, default_compose, pin_images
+from leo_tasks.composefile import check, default_compose, images_in_compose, pin_images
 from leo_tasks.errors import InvalidInput
 
 from .conftest import compose_config_json, needs_compose
@@ -530,3 +530,36 @@ def test_compose_reads_the_pinned_file_as_the_original_but_for_the_images(tmp_pa
     # The merge tags did their work in both: web kept none of base's pinning settings.
     assert "ports" not in pinned["web"] and "container_name" not in pinned["web"]
     assert pinned["web"]["environment"]["DEBUG"] == "yes"
+
+
+# ---- images_in_compose: what `leo deploy --push` may send ---------------------------
+
+
+def test_images_in_compose_lists_each_literal_image_once_in_file_order():
+    text = """\
+x-base: &base
+  image: shop/base:1
+services:
+  web: {image: shop/web:2, env_file: ./env}
+  worker: {<<: *base}
+  again: {image: shop/web:2}
+  built: {build: .}
+  pinned: {image: !override shop/pinned:3}
+  db: {image: "${DB_IMAGE:-postgres:16}"}
+  cache: {image: $CACHE_IMAGE}
+  escaped: {image: "redis$$"}
+"""
+    # `$` anywhere: compose substitutes it from the host's environment (or it is `$$`,
+    # which is no image name either).
+    assert images_in_compose(text) == ["shop/web:2", "shop/base:1", "shop/pinned:3"]
+
+
+@pytest.mark.parametrize("text", ["services: [web]\n", "just text\n", "x: 1\n"])
+def test_images_in_compose_of_a_file_without_services_is_empty(text):
+    assert images_in_compose(text) == []
+
+
+@needs_compose
+def test_images_in_compose_agrees_with_compose(tmp_path):
+    services = compose_config(tmp_path, WITH_MERGE_TAGS)["services"]
+    assert set(images_in_compose(WITH_MERGE_TAGS)) == {s["image"] for s in services.values()}

@@ -323,3 +323,18 @@ def test_parse_image_origins():
         "nosuch:x": "missing",
         "registry.example/app:1": "registry",
     }
+
+
+def test_parse_image_ids(captured):
+    from leo_tasks.facts import parse_image_ids
+
+    web = "sha256:0d1cd3d75ac0c85c1fafd9516edd68e32301ef5926abcb981dd055fd9964fba4"
+    assert parse_image_ids(captured("image-ids-engine20.10.24.txt")) == {
+        "leo-test-web:slow": web,
+        "nosuch:x": None,
+        "sha256:0d1cd3d75ac0": web,
+        "leo-test-worker:v2": (
+            "sha256:e6e3e32401bd8dafb916d5661deac9b570481ecf773e7d706ad1880dc30a3e50"
+        ),
+    }
+    assert parse_image_ids("") == {}

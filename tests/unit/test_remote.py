@@ -3,6 +3,9 @@ keepalive settings from ssh_config, lock holders that live on heartbeats."""
 
 from __future__ import annotations
 
+import hashlib
+import io
+import os
 import subprocess
 import time
 
@@ -76,3 +79,63 @@ def test_a_holder_that_hears_nothing_gives_the_lock_up(tmp_path):
     again = subprocess.run(["flock", "--nonblock", str(tmp_path / "x.lock"), "true"], check=False)
     assert again.returncode == 0
     lock.release()
+
+
+# ---- feed: streaming stdin into a command ---------------------------------------------
+
+
+def local_remote(tmp_path) -> LocalRemote:
+    return LocalRemote(Reporter(stream=io.StringIO()))
+
+
+def pieces(data: bytes, size: int = 65536) -> list[bytes]:
+    return [data[i : i + size] for i in range(0, len(data), size)]
+
+
+def test_feed_streams_every_byte_in_order_and_reports_progress(tmp_path):
+    data = os.urandom(3_000_000)
+    seen: list[int] = []
+    result = local_remote(tmp_path).feed(["sha256sum"], pieces(data), on_progress=seen.append)
+    assert result.stdout.split()[0] == hashlib.sha256(data).hexdigest()
+    assert seen == [min(len(data), n) for n in range(65536, len(data) + 65536, 65536)]
+    counted = local_remote(tmp_path).feed(["wc", "-c"], iter(pieces(data)))
+    assert counted.stdout.strip() == str(len(data))
+
+
+def test_feed_reads_output_while_writing_so_a_chatty_command_cannot_block(tmp_path):
+    data = b"x" * 8_000_000  # far more than a pipe holds: cat would block on stdout
+    result = local_remote(tmp_path).feed(["cat"], pieces(data), timeout=30)
+    assert len(result.stdout) == len(data)
+
+
+def test_feed_a_command_that_exits_early_fails_with_its_stderr(tmp_path):
+    script = "head -c 10 >/dev/null; echo 'invalid tar header' >&2; exit 1"
+    with pytest.raises(CommandFailed, match="invalid tar header") as failed:
+        local_remote(tmp_path).feed(["sh", "-c", script], pieces(b"y" * 5_000_000))
+    assert failed.value.exited == 1
+    unchecked = local_remote(tmp_path).feed(["sh", "-c", script], [b"y"], check=False)
+    assert (unchecked.exited, unchecked.stderr.strip()) == (1, "invalid tar header")
+
+
+def test_feed_a_command_that_stops_reading_is_ended_by_its_timeout(tmp_path):
+    started = time.monotonic()
+    with pytest.raises(LeoError, match="timed out after 1s"):
+        local_remote(tmp_path).feed(["sleep", "30"], pieces(b"z" * 5_000_000), timeout=1)
+    assert time.monotonic() - started < 10
+
+
+def test_feed_a_failing_source_stops_the_command_and_is_raised(tmp_path):
+    def source():
+        yield b"partial"
+        raise LeoError("docker save failed on this machine")
+
+    started = time.monotonic()
+    with pytest.raises(LeoError, match="docker save failed"):
+        local_remote(tmp_path).feed(["sleep", "30"], source(), timeout=60)
+    assert time.monotonic() - started < 10  # the command was killed, not waited for
+
+
+def test_feed_a_missing_program_is_exit_127(tmp_path):
+    with pytest.raises(CommandFailed) as failed:
+        local_remote(tmp_path).feed(["leo-no-such-program"], [b"x"], timeout=None)
+    assert failed.value.exited == 127

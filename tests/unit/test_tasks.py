@@ -21,6 +21,7 @@ TASK_NAMES = {
     "setup",
     "create",
     "deploy",
+    "push",
     "rotate",
     "start",
     "stop",
@@ -150,6 +151,9 @@ def test_version(leo):
         (["create", "-a", "shop", "-H", NOWHERE, "--compose", "nope.yml"], "cannot read compose"),
         (["deploy", "-a", "shop", "-H", NOWHERE, "--nginx", "nope.conf"], "cannot read nginx site"),
         (["setup", "-H", NOWHERE], "no public key found in ~/.ssh: pass --pubkey FILE"),
+        (["push", "-H", NOWHERE], "no image given: pass --image IMAGE"),
+        (["push", "-H", NOWHERE, "-i", "shop@sha256:" + "0" * 64], "cannot push"),
+        (["push", "-H", NOWHERE, "-i", "shop:1", "-i", "-x"], "invalid image reference '-x'"),
         (["implode", "-H", NOWHERE, "--volumes"], "pass --yes to confirm"),
         (
             ["letsencrypt.schedule", "-a", "shop", "-H", NOWHERE, "--email", "a@b\nMAILTO=x"],
@@ -205,3 +209,34 @@ def test_host_of_only_commas_is_refused(leo):
 def test_fractional_lock_wait(leo):
     code, _, err = leo("rotate", "--app", "shop", "--host", NOWHERE, "--lock-wait", "0.5")
     assert code == 3, err  # parsed, then the connection attempt fails
+
+
+def test_image_is_repeatable_and_compress_can_be_turned_off():
+    argv = ["push", "--image", "a:1", "-i", "b:2", "--no-compress"]
+    (context,) = Parser(contexts=ns.to_contexts()).parse_argv(argv)
+    assert context.args["image"].value == ["a:1", "b:2"]
+    assert context.args["compress"].value is False
+
+
+def test_push_of_an_image_this_machine_lacks_exits_2_before_connecting(leo):
+    code, out, err = leo("push", "-H", NOWHERE, "-i", "leo-unit-no-such-image:none")
+    assert (code, out) == (2, ""), err
+    # Without docker here the refusal says that instead; either way nothing was sent.
+    assert "no such image on this machine: leo-unit-no-such-image:none" in err or (
+        "docker is not installed" in err
+    )
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["push", "-H", NOWHERE, "-i", "shop:1"],
+        ["deploy", "-a", "shop", "-H", NOWHERE, "--push", "--compose", "c.yml"],
+    ],
+)
+def test_push_without_docker_here_exits_2_before_connecting(leo, monkeypatch, argv):
+    (leo.cwd / "c.yml").write_text("services:\n  web:\n    image: shop:1\n    env_file: ./env\n")
+    monkeypatch.setenv("PATH", str(leo.cwd))  # no docker on it
+    code, _, err = leo(*argv)
+    assert code == 2, err
+    assert "docker is not installed on this machine" in err

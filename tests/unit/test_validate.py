@@ -100,3 +100,26 @@ def test_domain_ok(name, expected):
 def test_domain_refused(name):
     with pytest.raises(InvalidInput, match=r"invalid domain .*like shop.example.com"):
         validate.domain(name)
+
+
+@pytest.mark.parametrize(
+    "reference",
+    ["shop", "shop:1.2", "registry.example:5000/team/shop:v1-rc_2", "sha256:0d1cd3d75ac0", "0d1c"],
+)
+def test_pushed_image_ok(reference):
+    assert validate.pushed_image(reference) == reference
+
+
+@pytest.mark.parametrize(
+    ("reference", "message"),
+    [
+        ("shop@sha256:" + "0" * 64, "by digest"),
+        ("", "invalid image reference ''"),
+        ("-rf", "invalid image reference '-rf'"),
+        ("a b", "invalid image reference"),
+        ("shop;rm", "invalid image reference"),
+    ],
+)
+def test_pushed_image_refused(reference, message):
+    with pytest.raises(InvalidInput, match=message):
+        validate.pushed_image(reference)
