@@ -262,23 +262,22 @@ def roll_back_moved(
 
 
 def summary(outcomes: list[Outcome]) -> list[str]:
-    """A table: host, result, release, duration, and the first line of its error."""
-    rows = [("HOST", "RESULT", "RELEASE", "TIME", "DETAIL")]
+    """A table: host, result, release (for tasks that deploy), duration, and the first
+    line of its error or what it did."""
+    releases = any(o.release is not None for o in outcomes)
+    header = ("HOST", "RESULT", *(("RELEASE",) if releases else ()), "TIME")
+    rows = [(header, "DETAIL")]
     for o in outcomes:
+        release = ("-" if o.release is None else str(o.release),) if releases else ()
+        seconds = "-" if o.seconds is None else f"{o.seconds:.1f}s"
         rows.append(
-            (
-                o.host,
-                o.result,
-                "-" if o.release is None else str(o.release),
-                "-" if o.seconds is None else f"{o.seconds:.1f}s",
-                _joined(_first_line(o.error), o.detail),
-            )
+            ((o.host, o.result, *release, seconds), _joined(_first_line(o.error), o.detail))
         )
-    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    widths = [max(len(cells[i]) for cells, _ in rows) for i in range(len(header))]
     return [
-        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=False)).rstrip()
-        + ("  " + row[4] if row[4] else "")
-        for row in rows
+        "  ".join(cell.ljust(width) for cell, width in zip(cells, widths, strict=True))
+        + ("  " + detail if detail else "")
+        for cells, detail in rows
     ]
 
 
