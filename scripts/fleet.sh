@@ -246,7 +246,32 @@ host_ensure() {
     mount -o remount,rw /sys || hdie "mount -o remount,rw /sys failed"
   fi
 
-  # --- docker engine -------------------------------------------------------
+  # --- containerd, then dockerd ----------------------------------------------
+  # As on a Debian host (containerd.service, then dockerd --containerd=...):
+  # a separate containerd keeps the containers running when dockerd dies, and
+  # a restarted dockerd picks them up again. A dockerd that started its own
+  # containerd would take it and all containers down with it.
+  cpid="$(pidfile_pid /run/containerd/leo-fleet.pid)"
+  if ! { [[ -n "$cpid" ]] && pid_is "$cpid" containerd; }; then
+    install -d -m 0711 /run/containerd
+    if [[ -e /run/containerd/leo-fleet.pid ]]; then
+      hlog "containerd: removing stale pid file (pid '$cpid' is not a live containerd)"
+    fi
+    hlog "containerd: starting (log /var/log/containerd.log)"
+    setsid containerd >>/var/log/containerd.log 2>&1 </dev/null &
+    cpid=$!
+    echo "$cpid" >/run/containerd/leo-fleet.pid
+  fi
+  for ((i = 0; i < 100; i++)); do
+    ctr version >/dev/null 2>&1 && break
+    pid_is "$cpid" containerd || break
+    sleep 0.1
+  done
+  if ! ctr version >/dev/null 2>&1; then
+    tail -n 25 /var/log/containerd.log >&2 || true
+    hdie "containerd did not answer within 10 s (log: /var/log/containerd.log in $name)"
+  fi
+
   if ! docker info >/dev/null 2>&1; then
     dpid="$(pidfile_pid /run/docker.pid)"
     if ! { [[ -n "$dpid" ]] && pid_is "$dpid" dockerd; }; then
@@ -254,16 +279,11 @@ host_ensure() {
         hlog "docker: removing stale /run/docker.pid (pid '$dpid' is not a live dockerd)"
         rm -f /run/docker.pid
       fi
-      # dockerd adopts a live containerd recorded here (the one a killed dockerd
-      # left running, with its containers); a dead one's file must go.
-      cpid="$(pidfile_pid /run/docker/containerd/containerd.pid)"
-      if [[ -e /run/docker/containerd/containerd.pid ]] && ! pid_is "$cpid" containerd; then
-        rm -f /run/docker/containerd/containerd.pid
-      fi
       hlog "docker: starting dockerd (cgroup parent $cgparent; log /var/log/dockerd.log)"
       # A relative --cgroup-parent is taken relative to dockerd's own cgroup,
       # i.e. inner containers go below this host container's cgroup.
-      setsid dockerd --cgroup-parent="$cgparent" >>/var/log/dockerd.log 2>&1 </dev/null &
+      setsid dockerd --containerd=/run/containerd/containerd.sock --cgroup-parent="$cgparent" \
+        >>/var/log/dockerd.log 2>&1 </dev/null &
       dpid=$!
       started=1
     fi
@@ -349,9 +369,9 @@ host_ensure() {
     nginx
   fi
 
-  # leo's site templates listen on [::]:80: an IPv6 socket must bind here.
-  python3 -c 'import socket; s = socket.socket(socket.AF_INET6); s.bind(("::", 0))' 2>/dev/null \
-    || hdie "cannot bind an IPv6 socket to [::] (nginx 'listen [::]:80' would fail)"
+  # leo's site templates listen on [::]:80, and a real host answers on ::1.
+  python3 -c 'import socket; s = socket.socket(socket.AF_INET6); s.bind(("::1", 0))' 2>/dev/null \
+    || hdie "cannot bind an IPv6 socket to [::1] (is IPv6 off on lo?)"
 }
 
 # ---------------------------------------------------------------------------
@@ -370,8 +390,13 @@ ensure_host() {
         --security-opt seccomp=unconfined --security-opt apparmor=unconfined
         --security-opt systempaths=unconfined --device-cgroup-rule 'a *:* rwm'
         -v /sys/fs/cgroup:/sys/fs/cgroup:rw --tmpfs /run
-        -v "$vol:/var/lib/docker")
-  spec="$(printf '%s\n' "$image" "${args[@]}" | sha256sum | cut -c1-12)"
+        -v "$vol:/var/lib/docker"
+        # Docker turns IPv6 off in a container on a network without IPv6.
+        # nginx binds [::]:80 even so, but a real host has ::1: give lo IPv6
+        # back. eth0 keeps it off, so no IPv6 packet goes on the wire.
+        --sysctl net.ipv6.conf.lo.disable_ipv6=0)
+  # The spec covers what is inside too: daemons' flags are fixed at their start.
+  spec="$( { printf '%s\n' "$image" "${args[@]}"; declare -f host_ensure; } | sha256sum | cut -c1-12)"
   cur="$(docker inspect -f "{{.State.Status}} {{index .Config.Labels \"$LABEL.spec\"}}" \
            "$name" 2>/dev/null || true)"
   state="${cur%% *}"
@@ -626,9 +651,11 @@ cmd_status() {
     fi
     # shellcheck disable=SC2016
     inner="$(docker exec "$c" bash -c '
-      for d in dockerd sshd nginx; do
-        if pgrep -x "$d" >/dev/null; then printf "%s " "$d"; else printf "%s:DOWN " "$d"; fi
-      done
+      up() { if "$@" >/dev/null 2>&1; then printf "%s " "$n"; else printf "%s:DOWN " "$n"; fi; }
+      n=containerd up ctr version
+      n=dockerd up docker info
+      n=sshd up pgrep -x sshd
+      n=nginx up pgrep -f "^nginx: master"
       printf "containers:%s" "$(docker ps -q 2>/dev/null | wc -l)"' 2>&1 || true)"
     [[ "$inner" == *DOWN* || "$inner" != *containers* ]] && ok=1
     log "$c: $(docker inspect -f '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}' "$c")  $inner"
