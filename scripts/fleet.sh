@@ -2,8 +2,11 @@
 # A fleet of real deploy hosts on this machine, for multi-host tests of leo_tasks.
 #
 # Each host is a container (leo-fleet-h1..hN, hostname h1..hN, IP 172.31.250.1x on
-# the docker network leo-fleet) running its own docker engine, sshd on :22 and
-# nginx, built from Debian 12 packages (recipe: /work/shared/design/FLEET.md).
+# the internal docker network leo-fleet) running its own containerd + docker
+# engine, sshd on :22 and nginx, built from Debian 12 packages (recipe:
+# /work/shared/design/FLEET.md). Hosts reach this machine and each other (by
+# name hI too), nothing else; their engines start empty (no registry): load
+# images with `docker save IMG | docker exec -i leo-fleet-h1 docker load`.
 # In front of them, a second nginx on this machine (127.0.0.1:8080) balances
 # over all hosts, for whole-fleet zero-downtime figures.
 #
@@ -384,7 +387,7 @@ ensure_host() {
   name="$(host_name "$i")"
   ip="$(host_ip "$i")"
   vol="$(host_volume "$i")"
-  args=(--name "$name" --hostname "h$i" --network "$NET" --ip "$ip"
+  args=(--name "$name" --hostname "h$i" --network "$NET" --ip "$ip" --network-alias "h$i"
         --init
         --cap-add ALL --cap-drop SYS_RESOURCE
         --security-opt seccomp=unconfined --security-opt apparmor=unconfined
@@ -394,7 +397,10 @@ ensure_host() {
         # Docker turns IPv6 off in a container on a network without IPv6.
         # nginx binds [::]:80 even so, but a real host has ::1: give lo IPv6
         # back. eth0 keeps it off, so no IPv6 packet goes on the wire.
-        --sysctl net.ipv6.conf.lo.disable_ipv6=0)
+        --sysctl net.ipv6.conf.lo.disable_ipv6=0
+        # On an internal network docker's DNS never answers for outside names:
+        # fail such a lookup (an image pull) in about 2 s, not 20.
+        --dns-option timeout:1 --dns-option attempts:1)
   # The spec covers what is inside too: daemons' flags are fixed at their start.
   spec="$( { printf '%s\n' "$image" "${args[@]}"; declare -f host_ensure; } | sha256sum | cut -c1-12)"
   cur="$(docker inspect -f "{{.State.Status}} {{index .Config.Labels \"$LABEL.spec\"}}" \
@@ -428,15 +434,24 @@ ensure_host() {
     "$(cat "$STATE_DIR/id_ed25519.pub")" "$KEY_COMMENT"
 }
 
+# --internal: the hosts reach this machine (and it them) and each other, but
+# nothing beyond: no route out, and docker's DNS answers only for the
+# network's own names (hI, leo-fleet-hI). A test cannot reach the internet
+# by mistake (an image pull fails at once instead).
 ensure_network() {
-  local subnet
-  if subnet="$(docker network inspect -f '{{range .IPAM.Config}}{{.Subnet}} {{end}}' "$NET" 2>/dev/null)"; then
-    [[ "${subnet% }" == "$SUBNET" ]] \
-      || die "network $NET exists with subnet '${subnet% }', expected $SUBNET: run '$0 down' first"
-  else
-    log "network: creating $NET ($SUBNET)"
-    docker network create --subnet "$SUBNET" --label "$LABEL=1" "$NET" >/dev/null
+  local cur c
+  cur="$(docker network inspect -f '{{range .IPAM.Config}}{{.Subnet}}{{end}} {{.Internal}}' \
+           "$NET" 2>/dev/null || true)"
+  [[ "$cur" == "$SUBNET true" ]] && return 0
+  if [[ -n "$cur" ]]; then
+    log "network: $NET is '$cur', not '$SUBNET true': recreating it and its hosts"
+    while read -r c; do
+      [[ "$c" =~ ^leo-fleet-h[0-9]+$ ]] && docker rm -f "$c" >/dev/null
+    done < <(docker ps -a --filter "name=^leo-fleet-h" --format '{{.Names}}')
+    docker network rm "$NET" >/dev/null
   fi
+  log "network: creating $NET ($SUBNET, internal)"
+  docker network create --internal --subnet "$SUBNET" --label "$LABEL=1" "$NET" >/dev/null
 }
 
 # Containers h(N+1)..h9 left from a bigger fleet, and their volumes.
@@ -641,7 +656,7 @@ cmd_status() {
   local c ok=0 n=0 inner pid img
   img="$(docker images "$IMAGE_REPO" --format '{{.Repository}}:{{.Tag}} ({{.Size}})' | head -n1)"
   log "image: ${img:-none}"
-  if docker network inspect "$NET" >/dev/null 2>&1; then log "network: $NET ($SUBNET)"
+  if docker network inspect "$NET" >/dev/null 2>&1; then log "network: $NET ($SUBNET, internal)"
   else log "network: none"; ok=1; fi
   while read -r c; do
     [[ "$c" =~ ^leo-fleet-h[0-9]+$ ]] || continue
