@@ -406,9 +406,13 @@ ensure_host() {
   cur="$(docker inspect -f "{{.State.Status}} {{index .Config.Labels \"$LABEL.spec\"}}" \
            "$name" 2>/dev/null || true)"
   state="${cur%% *}"
+  # A recreated host starts fresh, its engine's volume too: the container
+  # layer (users, nginx sites, app dirs) is gone, so containers kept in the
+  # volume would be apps that the host no longer knows about.
   if [[ -n "$cur" && "${cur#* }" != "$spec" ]]; then
-    log "h$i: container $name was made from another image/spec: recreating (volume $vol kept)"
+    log "h$i: container $name was made from another image/spec: recreating it fresh"
     docker rm -f "$name" >/dev/null
+    docker volume rm "$vol" >/dev/null 2>&1 || true
     cur="" state=""
   fi
   if [[ "$state" == running ]]; then
@@ -416,8 +420,9 @@ ensure_host() {
   elif [[ -n "$state" ]]; then
     log "h$i: container $name is $state: starting it"
     if ! docker start "$name" >/dev/null 2>&1; then
-      log "h$i: docker start failed: recreating $name (volume $vol kept)"
+      log "h$i: docker start failed: recreating $name fresh"
       docker rm -f "$name" >/dev/null
+      docker volume rm "$vol" >/dev/null 2>&1 || true
       state=""
     fi
   fi
@@ -446,7 +451,9 @@ ensure_network() {
   if [[ -n "$cur" ]]; then
     log "network: $NET is '$cur', not '$SUBNET true': recreating it and its hosts"
     while read -r c; do
-      [[ "$c" =~ ^leo-fleet-h[0-9]+$ ]] && docker rm -f "$c" >/dev/null
+      [[ "$c" =~ ^leo-fleet-h[0-9]+$ ]] || continue
+      docker rm -f "$c" >/dev/null
+      docker volume rm "$c-docker" >/dev/null 2>&1 || true
     done < <(docker ps -a --filter "name=^leo-fleet-h" --format '{{.Names}}')
     docker network rm "$NET" >/dev/null
   fi
