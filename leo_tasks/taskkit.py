@@ -243,11 +243,11 @@ def each_host_locked(
     rollout: Rollout = ALL_AT_ONCE,
     rollback_on_failure: bool = False,
     purpose: str | None = None,
-    before: Callable[[Fleet], None] | None = None,
+    first: Callable[[Fleet], None] | None = None,
 ) -> None:
     """`each_host` for tasks that change a deployed app: every host's deploy lock
     is taken first; with `rollback_on_failure`, the hosts this run moved go back
-    to the release they had when any host fails. `before` runs once every lock is
+    to the release they had when any host fails. `first` runs once every lock is
     held, before any host deploys (deploy --push)."""
     with connected(c, hosts, verbose) as fleet:
         # `purpose` is what `leo lock` and a refused run say holds the lock.
@@ -258,8 +258,8 @@ def each_host_locked(
                     if isinstance(value, LeoError):
                         raise value
                     before[host.name] = value
-            if before is not None:
-                before(fleet)
+            if first is not None:
+                first(fleet)
             outcomes = fleet.each(action, rollout)
             if rollback_on_failure and any(o.failed for o in outcomes):
                 roll_back_moved(

@@ -181,7 +181,7 @@ def deploy(
         lock_wait=wait,
         rollout=rollout,
         rollback_on_failure=rollback_on_failure,
-        before=push_first if push else None,
+        first=push_first if push else None,
     )
 
 
