@@ -2,12 +2,17 @@
 # The README's test command (run as root on Debian 12, from anywhere):
 #   bash scripts/test.sh [pytest args]
 # Provisions this machine as the local test host (docker engine, compose v2,
-# nginx, sshd on 127.0.0.1:2222, test images), installs leo_tasks into .venv,
-# checks lint, then runs the unit and end-to-end tests against the real host.
+# nginx, sshd on 127.0.0.1:2222, test images), builds and starts the fleet of
+# three real hosts behind a load balancer (scripts/fleet.sh), installs
+# leo_tasks into .venv, checks lint, then runs the unit, end-to-end and fleet
+# tests against the real hosts. The fleet is torn down at the end (its host
+# image stays cached); LEO_FLEET_KEEP=1 leaves it up.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 bash scripts/provision-testhost.sh
+# Builds the host image once (about 30 s); the fleet tests start from fresh hosts.
+bash scripts/fleet.sh up 3
 
 if [[ ! -x .venv/bin/python ]]; then
   python3 -m venv .venv
@@ -16,5 +21,10 @@ fi
 
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
+status=0
 # -p no:cacheprovider: CI runs from a read-only-ish fresh clone; no cache dirs.
-exec .venv/bin/python -m pytest -p no:cacheprovider -q -ra "$@"
+.venv/bin/python -m pytest -p no:cacheprovider -q -ra "$@" || status=$?
+if [[ "${LEO_FLEET_KEEP:-0}" != 1 ]]; then
+  bash scripts/fleet.sh down >/dev/null || echo "[test] fleet.sh down failed" >&2
+fi
+exit "$status"
