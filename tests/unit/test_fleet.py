@@ -29,10 +29,11 @@ from leo_tasks.fleet import (
     roll_back_moved,
     summary,
 )
-from leo_tasks.hosts import parse_hosts
+from leo_tasks.hosts import HostSpec, parse_hosts
 from leo_tasks.projectconfig import host_groups
 from leo_tasks.report import Reporter
 from leo_tasks.steps.base import Host
+from leo_tasks.taskkit import rollout_of
 
 
 @dataclass
@@ -251,3 +252,33 @@ def test_bad_host_groups_are_refused(tmp_path, yaml_text):
     (tmp_path / "leo.yaml").write_text(yaml_text)
     with pytest.raises(InvalidInput):
         host_groups(None, cwd=tmp_path)
+
+
+def test_a_step_before_the_rollout_prints_its_summary_only_when_it_failed():
+    fleet, _ = fleet_of("h1", "h2")
+    quiet = io.StringIO()
+    conclude(
+        fleet,
+        [Outcome("h1", OK, 1.0), Outcome("h2", OK, 1.0)],
+        "push",
+        stream=quiet,
+        summarize=False,
+    )
+    assert quiet.getvalue() == ""
+    loud = io.StringIO()
+    with pytest.raises(FleetFailed, match="push failed on h2"):
+        conclude(
+            fleet,
+            [Outcome("h1", OK, 1.0), Outcome("h2", FAILED, 1.0, error=StepFailed("load failed"))],
+            "push",
+            stream=loud,
+            summarize=False,
+        )
+    assert "load failed" in loud.getvalue()
+
+
+def test_batch_wait_needs_batches():
+    hosts = [HostSpec("a"), HostSpec("b")]
+    assert rollout_of(hosts, "1", "5") == Rollout(size=1, wait=5.0)
+    with pytest.raises(InvalidInput, match="--batch-wait needs --batch"):
+        rollout_of(hosts, None, "5")
