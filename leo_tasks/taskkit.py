@@ -12,7 +12,6 @@ import inspect
 import os
 import sys
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TypeVar
@@ -22,7 +21,7 @@ from invoke import Exit, Task, task
 from . import composefile, validate
 from .acme_client import LETS_ENCRYPT, LETS_ENCRYPT_STAGING, AcmeSettings
 from .connect import open_connection, ssh_config_for
-from .errors import InvalidInput, LeoError
+from .errors import ConnectionProblem, InvalidInput, LeoError, UndoFailed
 from .fleet import (
     ALL_AT_ONCE,
     Done,
@@ -30,8 +29,8 @@ from .fleet import (
     FleetFailed,
     Rollout,
     conclude,
+    in_parallel,
     parse_batch,
-    roll_back_moved,
 )
 from .hosts import HostSpec, parse_hosts, unique_targets
 from .layout import DEPLOY_USER, AppPaths
@@ -48,6 +47,7 @@ from .report import OUTPUT_LOCK, Reporter
 from .steps import app as app_step
 from .steps import rollback as rollback_step
 from .steps.base import Host
+from .steps.rotate import AfterSwitch, RotateResult
 
 T = TypeVar("T")
 
@@ -187,12 +187,12 @@ def connected(
             return open_remote(c, spec, reporter, user=user, accept_new=accept_new)
         except LeoError as exc:
             return exc
+        except Exception as exc:  # e.g. a known_hosts line paramiko cannot parse
+            return ConnectionProblem(f"cannot connect to {spec}: {exc!r}")
 
-    if len(specs) == 1:
-        opened = [attempt(specs[0])]
-    else:
-        with ThreadPoolExecutor(max_workers=min(len(specs), 32)) as pool:
-            opened = list(pool.map(attempt, specs))
+    # Trusting new host keys appends to known_hosts while other connections would
+    # read it: one host at a time then (setup, once per host).
+    opened = [attempt(s) for s in specs] if accept_new else in_parallel(specs, attempt)
     remotes = [r for r in opened if not isinstance(r, LeoError)]
     try:
         problems = [e for e in opened if isinstance(e, LeoError)]
@@ -244,14 +244,15 @@ def each_host_locked(
     rollback_on_failure: bool = False,
     purpose: str | None = None,
     first: Callable[[Fleet], None] | None = None,
+    lock_name: str = "deploy",
 ) -> None:
-    """`each_host` for tasks that change a deployed app: every host's deploy lock
-    is taken first; with `rollback_on_failure`, the hosts this run moved go back
-    to the release they had when any host fails. `first` runs once every lock is
-    held, before any host deploys (deploy --push)."""
+    """`each_host` for tasks that change an app: every host's `lock_name` lock is
+    taken first; with `rollback_on_failure`, the hosts this run moved go back to
+    the release they had when any host fails (or on Ctrl-C). `first` runs once
+    every lock is held, before any host deploys (deploy --push)."""
     with connected(c, hosts, verbose) as fleet:
         # `purpose` is what `leo lock` and a refused run say holds the lock.
-        with fleet.locked(paths, purpose=purpose or what, wait=lock_wait):
+        with fleet.locked(paths, lock_name, purpose=purpose or what, wait=lock_wait):
             before: dict[str, int | None] = {}
             if rollback_on_failure:
                 for host, value in fleet.gather(lambda h: rollback_step.current_release(h, paths)):
@@ -261,18 +262,18 @@ def each_host_locked(
             if first is not None:
                 first(fleet)
             outcomes = fleet.each(action, rollout)
-            if rollback_on_failure and any(o.failed for o in outcomes):
-                roll_back_moved(
-                    fleet,
+            if rollback_on_failure and (fleet.interrupted or any(o.failed for o in outcomes)):
+                fleet.roll_back(
                     outcomes,
                     before,
                     lambda h: rollback_step.current_release(h, paths),
                     lambda h, to: deployed(rollback_step.rollback(h, paths, to=to)),
+                    switched=lambda exc: isinstance(exc, AfterSwitch | UndoFailed),
                 )
         conclude(fleet, outcomes, what)
 
 
-def deployed(result) -> Done:
+def deployed(result: RotateResult) -> Done:
     """A rotate's result, for the fleet summary."""
     return Done(release=result.release or None)
 

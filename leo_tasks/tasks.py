@@ -367,7 +367,17 @@ def env_set(
                 "changed: run `leo rotate` to restart the app with it" if changed else "unchanged"
             )
 
-    each_host(c, hosts, verbose, action, what="env.set", rollout=rollout)
+    each_host_locked(
+        c,
+        hosts,
+        verbose,
+        AppPaths(app),
+        action,
+        what="env.set",
+        lock_name="env",
+        lock_wait=wait,
+        rollout=rollout,
+    )
 
 
 @leo_task(name="del", help={"name": "variable name", "lock-wait": ENV_LOCK_HELP})
@@ -390,7 +400,17 @@ def env_del(
                 else "unchanged (not set)"
             )
 
-    each_host(c, hosts, verbose, action, what="env.del", rollout=rollout)
+    each_host_locked(
+        c,
+        hosts,
+        verbose,
+        AppPaths(app),
+        action,
+        what="env.del",
+        lock_name="env",
+        lock_wait=wait,
+        rollout=rollout,
+    )
 
 
 @leo_task

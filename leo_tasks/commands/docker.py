@@ -98,7 +98,7 @@ def image_origins(images: Sequence[str]) -> list[str]:
     pulling it would fetch something else, or fail.
     """
     script = (
-        "for i; do "
+        "nl='\n'; for i; do "
         'n=$(docker image inspect --format "{{len .RepoDigests}}" -- "$i" 2>/dev/null) '
         '|| n=missing; printf "%s\\t%s\\n" "$i" "$n"; done'
     )
@@ -138,9 +138,11 @@ def image_ids(references: Sequence[str]) -> list[str]:
     down) stops with the error: it must not read as "missing" and send every image.
     """
     script = (
-        "for i; do "
+        "nl='\n'; for i; do "
         'if out=$(docker image inspect --format "{{.Id}}" -- "$i" 2>&1); then '
-        'printf "%s\\t%s\\n" "$i" "$out"; '
+        # The ID is the last line: a warning docker prints first (a config file it
+        # cannot read) must not be taken for it.
+        'printf "%s\\t%s\\n" "$i" "${out##*"$nl"}"; '
         'else case $out in *"No such image"*|*"no such image"*) printf "%s\\tmissing\\n" "$i";; '
         '*) printf "%s\\n" "$out" >&2; exit 1;; esac; fi; done'
     )

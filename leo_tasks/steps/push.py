@@ -211,7 +211,9 @@ def compose_images(text: str, local: LocalDocker) -> list[LocalImage]:
 
     The others are left to the host (pulled from their registry by the deploy).
     """
-    found = (local.find(reference) for reference in images_in_compose(text))
+    # A digest reference stays the registry's: save/load do not carry digests.
+    pinned = (reference for reference in images_in_compose(text) if "@" not in reference)
+    found = (local.find(reference) for reference in pinned)
     return [image for image in found if image is not None]
 
 

@@ -87,9 +87,14 @@ def test_push_copies_images_once(leo, fleet):
         there = on(host, "docker", "image", "inspect", "--format", "{{.Id}}", "leo-test-web:v1")
         assert there.strip() == local
         on(host, "docker", "image", "inspect", "leo-test-web:v2")
-    again = leo("push", "--image", "leo-test-web:v1", "--image", "leo-test-web:v2")
-    assert "already there" in again.stderr, again.stderr
-    assert first.stderr.count(" MB") + first.stderr.count(" kB") >= len(fleet), first.stderr
+    sent = summary_rows(first.stderr)
+    assert sorted(sent) == [as_deploy(h) for h in fleet]
+    for cells in sent.values():  # ok  0.4s  sent leo-test-web:v1, leo-test-web:v2 (1.1 MB)
+        assert cells[0] == "ok" and cells[2:4] == ["sent", "leo-test-web:v1,"], cells
+    again = summary_rows(
+        leo("push", "--image", "leo-test-web:v1", "--image", "leo-test-web:v2").stderr
+    )
+    assert [[cells[0], *cells[2:]] for cells in again.values()] == [["ok", "already", "there"]] * 3
 
 
 def test_create_and_first_deploy_on_all_hosts(leo, fleet):
@@ -121,16 +126,40 @@ def test_rolling_deploy_one_host_at_a_time_drops_no_request(leo, fleet, tmp_path
     assert serving(fleet) == ["v2"] * len(fleet)
 
 
+def test_deploy_push_sends_every_host_its_images_before_any_host_deploys(leo, fleet, tmp_path):
+    # A name no host has (the image is v1's): deploy --push must bring it.
+    subprocess.run(["docker", "tag", "leo-test-web:v1", "leo-fleet-test:pushed"], check=True)
+    try:
+        result = leo(
+            "deploy",
+            "--compose",
+            str(compose(tmp_path, "leo-fleet-test:pushed")),
+            "--push",
+            "--batch",
+            "34%",  # of 3 hosts: one at a time
+            "--batch-wait",
+            "1",
+        )
+    finally:
+        subprocess.run(["docker", "rmi", "leo-fleet-test:pushed"], check=False)
+    text = result.stderr
+    pushes = [text.index(f"[{as_deploy(h)}] push leo-fleet-test:pushed") for h in fleet]
+    assert max(pushes) < text.index("upload docker-compose.yml"), text
+    assert text.count("[fleet] waiting 1s before the next batch") == 2
+    assert text.index("batch 1/3: leo-deploy@h1") < text.index("batch 3/3: leo-deploy@h3")
+    assert serving(fleet) == ["v1"] * len(fleet)
+
+
 def test_parallel_deploy_drops_no_request(leo, fleet, tmp_path):
     started = time.monotonic()
     with Load(DOMAIN, workers=4, address=LB) as load:
-        result = leo("deploy", "--compose", str(compose(tmp_path, "leo-test-web:v1")))
+        result = leo("deploy", "--compose", str(compose(tmp_path, "leo-test-web:v2")))
     elapsed = time.monotonic() - started
     assert load.total > 100 and load.failed == 0, (load.statuses, load.errors[:5])
     rows = summary_rows(result.stderr)
     host_times = [float(rows[as_deploy(h)][2].rstrip("s")) for h in fleet]
     assert elapsed < sum(host_times), (elapsed, host_times)  # they overlapped
-    assert serving(fleet) == ["v1"] * len(fleet)
+    assert serving(fleet) == ["v2"] * len(fleet)
 
 
 def test_a_failed_batch_stops_the_rollout_with_later_hosts_untouched(leo, fleet, tmp_path):
@@ -152,10 +181,10 @@ def test_a_failed_batch_stops_the_rollout_with_later_hosts_untouched(leo, fleet,
     assert rows["leo-deploy@h1"][0] == "ok" and rows["leo-deploy@h2"][0] == "FAILED"
     assert rows["leo-deploy@h3"][:2] == ["not", "started"]
     assert served_version(ips()[0], DOMAIN) == "healthy"
-    assert served_version(ips()[1], DOMAIN) == "v1"
+    assert served_version(ips()[1], DOMAIN) == "v2"
     assert (len(releases("h2", APP)), container_ids("h2", APP)) == before["h2"]
     assert (len(releases("h3", APP)), container_ids("h3", APP)) == before["h3"]
-    assert served_version(ips()[2], DOMAIN) == "v1"
+    assert served_version(ips()[2], DOMAIN) == "v2"
 
 
 def test_rollback_on_failure_leaves_every_host_on_its_previous_release(leo, fleet, tmp_path):
@@ -175,7 +204,7 @@ def test_rollback_on_failure_leaves_every_host_on_its_previous_release(leo, flee
     assert result.returncode == 1, result.stderr
     assert load.failed == 0, (load.statuses, load.errors[:5])
     rows = summary_rows(result.stderr)
-    assert rows["leo-deploy@h1"][:2] == ["rolled", "back"], rows
+    assert rows["leo-deploy@h1"][:3] == ["ok,", "rolled", "back"], rows
     assert serving(fleet) == ["v1"] * len(fleet)
     h1 = releases("h1", APP)[-1]
     assert h1["origin"] == previous["h1"]["origin"] and "rollback" in h1["note"]
@@ -207,6 +236,7 @@ def test_a_held_lock_on_the_last_host_stops_the_run_before_the_first_changes(leo
         result = leo("deploy", "--compose", str(compose(tmp_path, "leo-test-web:v2")), ok=False)
         assert result.returncode == 4, result.stderr
         assert "locked on leo-deploy@h3" in result.stderr
+        assert "upload docker-compose.yml" not in result.stderr  # no host began
         assert {h: (releases(h, APP), container_ids(h, APP)) for h in fleet} == before
         assert serving(fleet) == ["v1"] * len(fleet)
         # The locks taken on h1 and h2 were given back.

@@ -7,7 +7,9 @@ Real hosts are in tests/fleet.
 from __future__ import annotations
 
 import io
+import signal
 import threading
+import time
 from dataclasses import dataclass
 
 import pytest
@@ -18,6 +20,7 @@ from leo_tasks.fleet import (
     NOT_STARTED,
     OK,
     ROLLBACK_FAILED,
+    ROLLED_BACK,
     Done,
     Fleet,
     FleetFailed,
@@ -26,12 +29,13 @@ from leo_tasks.fleet import (
     batches,
     conclude,
     parse_batch,
-    roll_back_moved,
     summary,
 )
 from leo_tasks.hosts import HostSpec, parse_hosts
+from leo_tasks.layout import AppPaths
 from leo_tasks.projectconfig import host_groups
 from leo_tasks.report import Reporter
+from leo_tasks.steps import lock
 from leo_tasks.steps.base import Host
 from leo_tasks.taskkit import rollout_of
 
@@ -154,15 +158,28 @@ def test_several_hosts_end_with_a_summary_and_exit_1_naming_the_failed():
     assert lines[3].split() == ["h3", "not", "started", "-", "-"]
 
 
-def test_every_host_refusing_the_same_way_before_changing_anything_keeps_that_exit_status():
+def test_every_host_refused_the_same_way_before_any_change_keeps_that_exit_status():
     fleet, _ = fleet_of("h1", "h2")
     outcomes = [
-        Outcome("h1", FAILED, 0.1, error=ConnectionProblem("gone")),
-        Outcome("h2", FAILED, 0.1, error=ConnectionProblem("gone too")),
+        Outcome("h1", FAILED, 0.1, error=LockHeld("env lock held")),
+        Outcome("h2", FAILED, 0.1, error=LockHeld("env lock held")),
+    ]
+    with pytest.raises(FleetFailed) as info:
+        conclude(fleet, outcomes, "env.set", stream=io.StringIO())
+    assert info.value.exit_code == 4
+
+
+def test_a_link_lost_mid_run_is_exit_1_even_on_every_host():
+    # Connecting happens before any host runs; a link lost during the run may
+    # have come after a host's switch: exit 3 would claim nothing was changed.
+    fleet, _ = fleet_of("h1", "h2")
+    outcomes = [
+        Outcome("h1", FAILED, 3.0, error=ConnectionProblem("lost the SSH connection")),
+        Outcome("h2", FAILED, 3.0, error=ConnectionProblem("lost the SSH connection")),
     ]
     with pytest.raises(FleetFailed) as info:
         conclude(fleet, outcomes, "rotate", stream=io.StringIO())
-    assert info.value.exit_code == 3
+    assert info.value.exit_code == 1
 
 
 def test_a_failure_beside_a_success_is_exit_1_whatever_its_own_status():
@@ -178,6 +195,14 @@ def test_all_ok_prints_the_summary_and_returns():
     out = io.StringIO()
     conclude(fleet, [Outcome("h1", OK, 1.0, 3), Outcome("h2", OK, 1.5, 3)], "deploy", stream=out)
     assert len(out.getvalue().strip().splitlines()) == 3
+
+
+class AfterItsSwitch(StepFailed):
+    """Stands for rotate's AfterSwitch: the run failed once the new release served."""
+
+
+def never_switched(exc: Exception) -> bool:
+    return False
 
 
 def test_rollback_on_failure_moves_back_only_the_hosts_whose_release_changed():
@@ -196,21 +221,46 @@ def test_rollback_on_failure_moves_back_only_the_hosts_whose_release_changed():
         rolled.append((host.name, to))
         return Done(release=7)
 
-    roll_back_moved(fleet, outcomes, before, lambda h: now[h.name], roll_back)
+    fleet.roll_back(outcomes, before, lambda h: now[h.name], roll_back, never_switched)
     assert rolled == [("h1", 5)]
-    assert (outcomes[0].result, outcomes[0].release) == ("rolled back", 7)
+    assert (outcomes[0].shown, outcomes[0].release) == ("ok, rolled back", 7)
     assert "back on release 5" in outcomes[0].detail
-    assert outcomes[1].result == FAILED
-    assert outcomes[2].result == NOT_STARTED
+    assert outcomes[1].shown == FAILED
+    assert outcomes[2].shown == NOT_STARTED
     assert outcomes[3].detail == "no earlier release to go back to"
     assert "[fleet] rolling back h1 to their previous releases" in log.getvalue()
+    with pytest.raises(FleetFailed) as info:
+        conclude(fleet, outcomes, "deploy", stream=io.StringIO())
+    assert info.value.exit_code == 1 and "deploy failed on h2" in str(info.value)
 
 
-def test_a_failed_host_that_switched_before_failing_is_rolled_back_too():
+def test_a_host_that_failed_after_its_switch_is_rolled_back_and_still_counts_as_failed():
+    # Its release record may be missing (recording failed): the error says it switched.
     fleet, _ = fleet_of("h1", "h2")
-    outcomes = [Outcome("h1", OK, 1.0, 6), Outcome("h2", FAILED, 1.0, error=StepFailed("late"))]
-    roll_back_moved(fleet, outcomes, {"h1": 5, "h2": 5}, lambda h: 6, lambda h, to: Done(release=7))
-    assert [o.result for o in outcomes] == ["rolled back", "FAILED, rolled back"]
+    outcomes = [
+        Outcome("h1", OK, 1.0, 6),
+        Outcome("h2", FAILED, 1.0, error=AfterItsSwitch("install docker-compose.yml failed")),
+    ]
+    now = {"h1": 6, "h2": 5}  # h2 serves the new containers, with no record of them
+    rolled: list[str] = []
+
+    def roll_back(host: Host, to: int) -> Done:
+        rolled.append(host.name)
+        return Done(release=7)
+
+    fleet.roll_back(
+        outcomes,
+        {"h1": 5, "h2": 5},
+        lambda h: now[h.name],
+        roll_back,
+        lambda exc: isinstance(exc, AfterItsSwitch),
+    )
+    assert sorted(rolled) == ["h1", "h2"]
+    assert [o.shown for o in outcomes] == ["ok, rolled back", "FAILED, rolled back"]
+    assert outcomes[1].failed and outcomes[1].rollback == ROLLED_BACK
+    with pytest.raises(FleetFailed) as info:
+        conclude(fleet, outcomes, "deploy", stream=io.StringIO())
+    assert info.value.exit_code == 1 and str(info.value) == "deploy failed on h2"
 
 
 def test_a_rollback_that_fails_is_reported_as_such():
@@ -220,12 +270,73 @@ def test_a_rollback_that_fails_is_reported_as_such():
     def roll_back(host: Host, to: int) -> Done:
         raise StepFailed("release 5's image is gone")
 
-    roll_back_moved(
-        fleet, outcomes, {"h1": 5, "h2": 5}, lambda h: 6 if h.name == "h1" else 5, roll_back
+    fleet.roll_back(
+        outcomes,
+        {"h1": 5, "h2": 5},
+        lambda h: 6 if h.name == "h1" else 5,
+        roll_back,
+        never_switched,
     )
-    assert outcomes[0].result == ROLLBACK_FAILED
+    assert outcomes[0].rollback == ROLLBACK_FAILED and outcomes[0].failed
     assert "rollback: release 5's image is gone" in outcomes[0].detail
-    assert summary(outcomes)[1].split()[1] == "ROLLBACK"
+    assert summary(outcomes)[1].split()[1:3] == ["ok,", "ROLLBACK"]
+
+
+def test_ctrl_c_lets_the_hosts_in_flight_finish_starts_no_other_batch_and_exits_130():
+    fleet, log = fleet_of("h1", "h2", "h3", "h4")
+    started: list[str] = []
+    main = threading.main_thread().ident
+
+    both = threading.Barrier(2, timeout=5)
+
+    def work(host: Host) -> Done:
+        started.append(host.name)
+        both.wait()
+        if host.name == "h1":  # as if Ctrl-C reached leo while h1 and h2 deploy
+            signal.pthread_kill(main, signal.SIGINT)
+        time.sleep(0.3)
+        return Done(release=2)
+
+    outcomes = fleet.each(work, Rollout(size=2))
+    assert sorted(started) == ["h1", "h2"]
+    assert [o.result for o in outcomes] == [OK, OK, NOT_STARTED, NOT_STARTED]
+    assert fleet.interrupted
+    assert "stopping: interrupted; 2 hosts not started" in log.getvalue()
+    out = io.StringIO()
+    with pytest.raises(FleetFailed) as info:
+        conclude(fleet, outcomes, "deploy", stream=out)
+    assert info.value.exit_code == 130
+    assert "HOST" in out.getvalue()
+
+
+def test_locks_already_taken_are_released_when_a_later_host_is_locked(monkeypatch):
+    fleet, _ = fleet_of("h2", "h1", "h3")
+    released: list[str] = []
+    order: list[str] = []
+
+    @dataclass
+    class Holder:
+        name: str
+
+        def release(self) -> None:
+            released.append(self.name)
+
+    @dataclass
+    class Lease:
+        holder: Holder
+
+    def take(host, paths, name, *, purpose, wait):
+        order.append(host.name)
+        if host.name == "h3":
+            raise LockHeld("shop is locked on h3")
+        return Lease(Holder(host.name))
+
+    monkeypatch.setattr(lock, "take", take)
+    with pytest.raises(LockHeld), fleet.locked(AppPaths("shop"), purpose="rotate", wait=0):
+        pytest.fail("the block must not run")
+    assert order == ["h1", "h2", "h3"]  # sorted: the same order for every run
+    assert sorted(released) == ["h1", "h2"]
+    assert all(not h.locks for h in fleet.hosts)
 
 
 def test_host_groups_from_leo_yaml_expand_in_place(tmp_path):
