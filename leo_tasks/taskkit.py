@@ -13,6 +13,7 @@ import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
@@ -47,6 +48,7 @@ from .report import OUTPUT_LOCK, Reporter
 from .steps import app as app_step
 from .steps import rollback as rollback_step
 from .steps.base import Host
+from .steps.push import PushResult, human_bytes
 from .steps.rotate import AfterSwitch, RotateResult
 
 T = TypeVar("T")
@@ -231,16 +233,39 @@ def each_host(
         conclude(fleet, fleet.each(action, rollout), what)
 
 
+@dataclass(frozen=True)
+class AppRun:
+    """What a task that changes an app was asked: which app, where, how to roll."""
+
+    hosts: list[HostSpec]
+    paths: AppPaths
+    lock_wait: float
+    rollout: Rollout
+
+
+def app_run(
+    c,
+    app: str | None,
+    host: str | None,
+    lock_wait: str | None,
+    batch: str | None,
+    batch_wait: str | None,
+    *,
+    default_wait: float = 0.0,
+) -> AppRun:
+    """Flags of a task that changes an app, checked before connecting anywhere."""
+    app, hosts = resolve(c, app, host)
+    wait = parse_number(lock_wait, "--lock-wait", default=default_wait, maximum=86400)
+    return AppRun(hosts, AppPaths(app), wait, rollout_of(hosts, batch, batch_wait))
+
+
 def each_host_locked(
     c,
-    hosts: list[HostSpec],
+    run: AppRun,
     verbose: bool,
-    paths: AppPaths,
     action: Callable[[Host], Done | None],
     *,
     what: str,
-    lock_wait: float,
-    rollout: Rollout = ALL_AT_ONCE,
     rollback_on_failure: bool = False,
     purpose: str | None = None,
     first: Callable[[Fleet], None] | None = None,
@@ -250,9 +275,10 @@ def each_host_locked(
     taken first; with `rollback_on_failure`, the hosts this run moved go back to
     the release they had when any host fails (or on Ctrl-C). `first` runs once
     every lock is held, before any host deploys (deploy --push)."""
-    with connected(c, hosts, verbose) as fleet:
+    paths = run.paths
+    with connected(c, run.hosts, verbose) as fleet:
         # `purpose` is what `leo lock` and a refused run say holds the lock.
-        with fleet.locked(paths, lock_name, purpose=purpose or what, wait=lock_wait):
+        with fleet.locked(paths, lock_name, purpose=purpose or what, wait=run.lock_wait):
             before: dict[str, int | None] = {}
             if rollback_on_failure:
                 for host, value in fleet.gather(lambda h: rollback_step.current_release(h, paths)):
@@ -261,7 +287,7 @@ def each_host_locked(
                     before[host.name] = value
             if first is not None:
                 first(fleet)
-            outcomes = fleet.each(action, rollout)
+            outcomes = fleet.each(action, run.rollout)
             if rollback_on_failure and (fleet.interrupted or any(o.failed for o in outcomes)):
                 fleet.roll_back(
                     outcomes,
@@ -276,6 +302,13 @@ def each_host_locked(
 def deployed(result: RotateResult) -> Done:
     """A rotate's result, for the fleet summary."""
     return Done(release=result.release or None)
+
+
+def pushed(result: PushResult) -> Done:
+    """A push's result, for the fleet summary."""
+    if not result.sent:
+        return Done(detail="already there" if result.skipped else "nothing to push")
+    return Done(detail=f"sent {', '.join(result.sent)} ({human_bytes(result.bytes_sent)})")
 
 
 def each_host_read(

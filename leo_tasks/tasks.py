@@ -1,5 +1,8 @@
 """The Invoke tasks: parse flags, load project defaults, open connections, call steps.
 
+The certificate tasks are in tls_tasks.py and `push` in push_tasks.py; every
+one of them is in `ns`.
+
 `ns` is the collection behind the `leo` program and the repository's tasks.py;
 import it into your own tasks.py with `from leo_tasks import ns`.
 """
@@ -16,6 +19,7 @@ from .errors import InvalidInput
 from .fleet import Done, Fleet, conclude
 from .layout import AppPaths
 from .localdocker import LocalDocker
+from .push_tasks import push
 from .remote import stdin_is_tty
 from .steps import app as app_step
 from .steps import destroy as destroy_step
@@ -29,11 +33,10 @@ from .steps import rollback as rollback_step
 from .steps import rotate as rotate_step
 from .steps import setup as setup_step
 from .steps import status as status_step
-from .steps import tls as tls_step
 from .steps.base import Host
 from .taskkit import (
-    acme_settings,
     app_files,
+    app_run,
     cli_errors,
     connected,
     default_pubkey,
@@ -42,14 +45,13 @@ from .taskkit import (
     each_host_locked,
     each_host_read,
     leo_task,
-    parse_days,
-    parse_number,
-    parse_seconds,
     print_lines,
+    pushed,
     read_local,
     resolve,
     rollout_of,
 )
+from .tls_tasks import certs, letsencrypt
 
 
 @leo_task(
@@ -152,10 +154,8 @@ def deploy(
     The files take effect only if the deploy works: a failed deploy leaves the
     compose file, the nginx site and the running containers as they were.
     """
-    app, hosts = resolve(c, app, host)
-    rollout = rollout_of(hosts, batch, batch_wait)
-    files = app_files(compose, nginx)
-    paths, wait = AppPaths(app), parse_seconds(lock_wait, "--lock-wait")
+    run = app_run(c, app, host, lock_wait, batch, batch_wait)
+    paths, files = run.paths, app_files(compose, nginx)
     docker = LocalDocker()
     # With --compose, what to push is known (and looked up here) before connecting.
     given = push_step.compose_images(files.compose, docker) if push and files.compose else None
@@ -172,53 +172,13 @@ def deploy(
 
     each_host_locked(
         c,
-        hosts,
+        run,
         verbose,
-        paths,
         lambda h: deployed(rotate_step.rotate(h, paths, files=files)),
         what="deploy",
         purpose="rotate",
-        lock_wait=wait,
-        rollout=rollout,
         rollback_on_failure=rollback_on_failure,
         first=push_first if push else None,
-    )
-
-
-def pushed(result: push_step.PushResult) -> Done:
-    """A push's result, for the fleet summary."""
-    if not result.sent:
-        return Done(detail="already there" if result.skipped else "nothing to push")
-    return Done(
-        detail=f"sent {', '.join(result.sent)} ({push_step.human_bytes(result.bytes_sent)})"
-    )
-
-
-@leo_task(
-    iterable=["image"],
-    help={
-        "image": "local image to copy, by name[:tag] or ID (repeatable)",
-        "compress": "gzip the stream (default; --no-compress for a fast local network)",
-    },
-)
-@cli_errors
-def push(c, host=None, image=None, compress=True, verbose=False):
-    """Copy local docker images to the hosts over SSH, no registry; skips what they have.
-
-    `docker save` here streams into `docker load` on each host, all hosts at
-    once. An image the host already has with the same ID is not sent again.
-    """
-    _, hosts = resolve(c, None, host, need_app=False)
-    if not image:
-        raise InvalidInput("no image given: pass --image IMAGE (repeatable)")
-    references = [validate.pushed_image(ref) for ref in image]
-    images = LocalDocker().images(references)  # all of them, before connecting anywhere
-    each_host(
-        c,
-        hosts,
-        verbose,
-        lambda h: pushed(push_step.push_images(h, images, compress)),
-        what="push",
     )
 
 
@@ -235,18 +195,13 @@ def rotate(
     verbose=False,
 ):
     """Zero-downtime deploy of what is on the host (the first deploy included)."""
-    app, hosts = resolve(c, app, host)
-    rollout = rollout_of(hosts, batch, batch_wait)
-    paths, wait = AppPaths(app), parse_seconds(lock_wait, "--lock-wait")
+    run = app_run(c, app, host, lock_wait, batch, batch_wait)
     each_host_locked(
         c,
-        hosts,
+        run,
         verbose,
-        paths,
-        lambda h: deployed(rotate_step.rotate(h, paths)),
+        lambda h: deployed(rotate_step.rotate(h, run.paths)),
         what="rotate",
-        lock_wait=wait,
-        rollout=rollout,
         rollback_on_failure=rollback_on_failure,
     )
 
@@ -255,38 +210,16 @@ def rotate(
 @cli_errors
 def start(c, app=None, host=None, lock_wait=None, batch=None, batch_wait=None, verbose=False):
     """Start the app if it is not running, and point nginx at its containers."""
-    app, hosts = resolve(c, app, host)
-    rollout = rollout_of(hosts, batch, batch_wait)
-    paths, wait = AppPaths(app), parse_seconds(lock_wait, "--lock-wait")
-    each_host_locked(
-        c,
-        hosts,
-        verbose,
-        paths,
-        lambda h: lifecycle.start(h, paths),
-        what="start",
-        lock_wait=wait,
-        rollout=rollout,
-    )
+    run = app_run(c, app, host, lock_wait, batch, batch_wait)
+    each_host_locked(c, run, verbose, lambda h: lifecycle.start(h, run.paths), what="start")
 
 
 @leo_task
 @cli_errors
 def stop(c, app=None, host=None, lock_wait=None, batch=None, batch_wait=None, verbose=False):
     """Stop the app's containers (nginx then answers 502 for it)."""
-    app, hosts = resolve(c, app, host)
-    rollout = rollout_of(hosts, batch, batch_wait)
-    paths, wait = AppPaths(app), parse_seconds(lock_wait, "--lock-wait")
-    each_host_locked(
-        c,
-        hosts,
-        verbose,
-        paths,
-        lambda h: lifecycle.stop(h, paths),
-        what="stop",
-        lock_wait=wait,
-        rollout=rollout,
-    )
+    run = app_run(c, app, host, lock_wait, batch, batch_wait)
+    each_host_locked(c, run, verbose, lambda h: lifecycle.stop(h, run.paths), what="stop")
 
 
 @leo_task(
@@ -353,31 +286,19 @@ def env_set(
     verbose=False,
 ):
     """Set one variable in the app's env file (applies on the next rotate)."""
-    app, hosts = resolve(c, app, host)
-    rollout = rollout_of(hosts, batch, batch_wait)
+    run = app_run(c, app, host, lock_wait, batch, batch_wait, default_wait=env_step.LOCK_WAIT)
     if value is None:
         raise InvalidInput("no value given: pass --value VALUE (--value '' for empty)")
     validate.env_name(name or "")
-    wait = parse_number(lock_wait, "--lock-wait", default=env_step.LOCK_WAIT, maximum=86400)
 
     def action(h: Host) -> None:
         with h.step(f"env.set {name}") as line:
-            changed = env_step.set_value(h, AppPaths(app), name, value, wait=wait)
+            changed = env_step.set_value(h, run.paths, name, value, wait=run.lock_wait)
             line.outcome = (
                 "changed: run `leo rotate` to restart the app with it" if changed else "unchanged"
             )
 
-    each_host_locked(
-        c,
-        hosts,
-        verbose,
-        AppPaths(app),
-        action,
-        what="env.set",
-        lock_name="env",
-        lock_wait=wait,
-        rollout=rollout,
-    )
+    each_host_locked(c, run, verbose, action, what="env.set", lock_name="env")
 
 
 @leo_task(name="del", help={"name": "variable name", "lock-wait": ENV_LOCK_HELP})
@@ -386,31 +307,19 @@ def env_del(
     c, app=None, host=None, name=None, lock_wait=None, batch=None, batch_wait=None, verbose=False
 ):
     """Remove one variable from the app's env file (applies on the next rotate)."""
-    app, hosts = resolve(c, app, host)
-    rollout = rollout_of(hosts, batch, batch_wait)
+    run = app_run(c, app, host, lock_wait, batch, batch_wait, default_wait=env_step.LOCK_WAIT)
     validate.env_name(name or "")
-    wait = parse_number(lock_wait, "--lock-wait", default=env_step.LOCK_WAIT, maximum=86400)
 
     def action(h: Host) -> None:
         with h.step(f"env.del {name}") as line:
-            changed = env_step.delete(h, AppPaths(app), name, wait=wait)
+            changed = env_step.delete(h, run.paths, name, wait=run.lock_wait)
             line.outcome = (
                 "removed: run `leo rotate` to restart the app without it"
                 if changed
                 else "unchanged (not set)"
             )
 
-    each_host_locked(
-        c,
-        hosts,
-        verbose,
-        AppPaths(app),
-        action,
-        what="env.del",
-        lock_name="env",
-        lock_wait=wait,
-        rollout=rollout,
-    )
+    each_host_locked(c, run, verbose, action, what="env.del", lock_name="env")
 
 
 @leo_task
@@ -455,136 +364,20 @@ def rollback(
     Without --to: the newest earlier release that is neither the current one nor
     one a rollback already left, so rolling back twice goes further back.
     """
-    app, hosts = resolve(c, app, host)
-    rollout = rollout_of(hosts, batch, batch_wait)
+    run = app_run(c, app, host, lock_wait, batch, batch_wait)
     target = None
     if to is not None:
         if not str(to).isdigit():
             raise InvalidInput(f"--to takes a release number, not {to!r}")
         target = int(to)
-    paths, wait = AppPaths(app), parse_seconds(lock_wait, "--lock-wait")
     each_host_locked(
         c,
-        hosts,
+        run,
         verbose,
-        paths,
-        lambda h: deployed(rollback_step.rollback(h, paths, to=target)),
+        lambda h: deployed(rollback_step.rollback(h, run.paths, to=target)),
         what="rollback",
         purpose="rotate",
-        lock_wait=wait,
-        rollout=rollout,
     )
-
-
-ACME_HELP = {
-    "email": "contact for the CA (default: LETS_ENCRYPT_EMAIL in the app's env file)",
-    "domain": "domain for the certificate (repeatable; default: the site's server_names)",
-    "directory": "ACME directory URL (default: Let's Encrypt production)",
-    "staging": "use Let's Encrypt's staging directory",
-    "ca-bundle": "CA file to trust for the ACME server (e.g. Pebble's; or REQUESTS_CA_BUNDLE)",
-    "days": "renew when a certificate expires within this many days (default 30)",
-    "force": "request a new certificate even if the current one is not due",
-}
-
-
-@leo_task(name="letsencrypt", default=True, iterable=["domain"], help=ACME_HELP)
-@cli_errors
-def letsencrypt_issue(
-    c,
-    app=None,
-    host=None,
-    email=None,
-    domain=None,
-    directory=None,
-    staging=False,
-    ca_bundle=None,
-    days=None,
-    force=False,
-    verbose=False,
-):
-    """Get or renew the app's certificate (HTTP-01 on every host) and serve HTTPS."""
-    app, hosts = resolve(c, app, host)
-    settings = acme_settings(directory, staging, ca_bundle, email)
-    domains = [validate.domain(d) for d in (domain or [])]
-    due_days = parse_days(days)
-    paths = AppPaths(app)
-    with connected(c, hosts, verbose) as fleet:
-        # One order for all hosts: the challenge is on every host before the CA
-        # asks whichever one the domain points at.
-        issued = tls_step.letsencrypt(
-            fleet.hosts, paths, domains, settings, days=due_days, force=force
-        )
-        if issued is not None:
-            outcomes = fleet.each(
-                lambda h: tls_step.install(h, paths, issued.domains, issued.key, issued.chain)
-            )
-            conclude(fleet, outcomes, "installing the certificate")
-
-
-@leo_task(
-    name="schedule",
-    help={
-        "leo": "absolute path of leo on the server (default: `command -v leo` there)",
-        **{
-            k: v
-            for k, v in ACME_HELP.items()
-            if k in ("directory", "staging", "ca-bundle", "email")
-        },
-    },
-)
-@cli_errors
-def letsencrypt_schedule(
-    c,
-    app=None,
-    host=None,
-    leo=None,
-    directory=None,
-    staging=False,
-    ca_bundle=None,
-    email=None,
-    verbose=False,
-):
-    """Install a twice-daily renewal job in leo-deploy's crontab on the server (--host local)."""
-    app, hosts = resolve(c, app, host)
-    args: list[str] = []
-    if directory:
-        args += ["--directory", directory]
-    if staging:
-        args.append("--staging")
-    if ca_bundle:
-        args += ["--ca-bundle", ca_bundle]
-    if email:
-        args += ["--email", email]
-    # Refuse what cannot go into a crontab line (a newline) before connecting.
-    tls_step.cron_line(app, leo or "/usr/local/bin/leo", args, "/dev/null")
-
-    def action(h: Host) -> None:
-        with h.step("renewal cron job") as line:
-            changed = tls_step.schedule(h, AppPaths(app), leo, args)
-            line.outcome = "installed" if changed else "unchanged"
-
-    each_host(c, hosts, verbose, action, what="letsencrypt.schedule")
-
-
-@leo_task(help={"days": "exit 1 when a certificate expires within this many days (default 30)"})
-@cli_errors
-def certs(c, app=None, host=None, days=None, verbose=False):
-    """Print each host's certificates for the app: domains, issuer, expiry."""
-    app, hosts = resolve(c, app, host)
-    limit = parse_days(days)
-    expiring: list[str] = []
-
-    def show(h: Host, found: tuple[list[str], bool]) -> None:
-        lines, soon = found
-        print_lines(h, lines)
-        if soon:
-            expiring.append(h.name)
-
-    each_host_read(c, hosts, verbose, lambda h: tls_step.report(h, AppPaths(app), limit), show)
-    if expiring:
-        raise Exit(
-            f"leo: a certificate expires within {limit:g} days on {', '.join(expiring)}", code=1
-        )
 
 
 @leo_task(help={"release": "end the processes holding the app's locks (a hung run)"})
@@ -646,7 +439,6 @@ def implode(c, host=None, yes=False, volumes=False, verbose=False):
 
 
 env = Collection("env", env_show, env_set, env_del)
-letsencrypt = Collection("letsencrypt", letsencrypt_issue, letsencrypt_schedule)
 ns = Collection(
     setup,
     create,
