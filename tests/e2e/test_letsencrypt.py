@@ -29,6 +29,11 @@ PEBBLE_ENV = Path(os.environ.get("LEO_TESTHOST_DIR", "/var/lib/leo-testhost")) /
 
 @pytest.fixture(scope="session")
 def pebble() -> dict[str, str]:
+    return pebble_env()
+
+
+def pebble_env() -> dict[str, str]:
+    """The running Pebble's addresses and CA file (written by scripts/start-pebble.sh)."""
     if not PEBBLE_ENV.exists():
         pytest.fail("pebble is not running: scripts/provision-testhost.sh starts it", pytrace=False)
     return dict(line.split("=", 1) for line in PEBBLE_ENV.read_text().split())

@@ -12,10 +12,9 @@ import json
 import os
 import shutil
 import subprocess
-import time
 from pathlib import Path
 
-from ..e2e.hostkit import Leo, http_get
+from ..e2e.hostkit import http_get
 
 FLEET_DIR = Path(os.environ.get("LEO_FLEET_DIR", "/var/lib/leo-fleet"))
 SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "fleet.sh"
@@ -96,13 +95,3 @@ def container_ids(host: str, app: str) -> list[str]:
         f"label=com.docker.compose.project={app}",
     )
     return sorted(out.split())
-
-
-def wait_for(predicate, what: str, timeout: float = 20) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.2)
-
-
-__all__ = ["Leo", "http_get"]

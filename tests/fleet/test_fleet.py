@@ -17,10 +17,8 @@ import subprocess
 import time
 import urllib.request
 
-import pytest
-
 from ..e2e.hostkit import Load
-from ..e2e.test_letsencrypt import PEBBLE_ENV, pebble_root
+from ..e2e.test_letsencrypt import acme_args, pebble_env, pebble_root
 from .fleetkit import (
     APPS,
     LB,
@@ -262,14 +260,8 @@ def test_an_unreachable_host_stops_the_run_with_nothing_changed(leo, fleet, tmp_
     assert {h: releases(h, APP) for h in fleet} == before
 
 
-def pebble() -> dict[str, str]:
-    if not PEBBLE_ENV.exists():
-        pytest.fail("pebble is not running: scripts/provision-testhost.sh starts it", pytrace=False)
-    return dict(line.split("=", 1) for line in PEBBLE_ENV.read_text().split())
-
-
 def test_one_certificate_reaches_every_host_while_the_domain_points_at_h2(leo, fleet, tmp_path):
-    env = pebble()
+    env = pebble_env()
     # Pebble's DNS sends the CA to h2 only: h1's and h3's copies of the
     # challenge are never fetched, and each host still ends up serving HTTPS.
     body = json.dumps({"host": DOMAIN, "addresses": [ips()[1]]}).encode()
@@ -278,10 +270,7 @@ def test_one_certificate_reaches_every_host_while_the_domain_points_at_h2(leo, f
         "letsencrypt",
         "--email",
         "ops@shop.test",
-        "--directory",
-        env["PEBBLE_DIRECTORY"],
-        "--ca-bundle",
-        env["PEBBLE_CA_BUNDLE"],
+        *acme_args(env),
     )
     chain = {
         h: on(h, "cat", f"{APPS}/{APP}/letsencrypt/live/{DOMAIN}/fullchain.pem") for h in fleet
