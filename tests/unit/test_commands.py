@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from leo_tasks.commands import compose, docker, fs, nginx
+from leo_tasks.commands import compose, docker, fs, localcompose, nginx
 from leo_tasks.layout import AppPaths
 
 SHOP = compose.Project.live(AppPaths("shop"))
@@ -121,6 +121,61 @@ def test_compose_builders_follow_the_app_paths():
         "--file",
         "/home/leo-deploy/apps/my_app-2/docker-compose.yml",
     ]
+
+
+# ---- local compose (leo deploy --build, on this machine) -----------------------
+
+
+def test_config_argv_runs_in_the_compose_files_directory():
+    assert localcompose.config_json("/src/shop/docker-compose.yml") == [
+        "docker",
+        "compose",
+        "--ansi",
+        "never",
+        "--project-directory",
+        "/src/shop",
+        "--file",
+        "/src/shop/docker-compose.yml",
+        "config",
+        "--format",
+        "json",
+    ]
+
+
+def test_build_argv_builds_one_service_with_plain_progress():
+    assert localcompose.build("/src/shop/compose.yaml", "Worker") == [
+        "docker",
+        "compose",
+        "--ansi",
+        "never",
+        "--progress",
+        "plain",
+        "--project-directory",
+        "/src/shop",
+        "--file",
+        "/src/shop/compose.yaml",
+        "build",
+        "--",
+        "Worker",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("compose_file", "directory"),
+    [
+        ("docker-compose.yml", "."),
+        ("deploy/compose.yml", "deploy"),
+        ("/abs/dir with space/c.yml", "/abs/dir with space"),
+        ("../up/c.yml", "../up"),
+    ],
+)
+def test_project_directory_is_the_files_directory(compose_file, directory):
+    assert localcompose.project_directory(compose_file) == directory
+
+
+def test_a_service_named_like_a_flag_stays_a_name():
+    # Compose refuses such a name anyway; `--` keeps the argv honest regardless.
+    assert localcompose.build("c.yml", "--pull")[-2:] == ["--", "--pull"]
 
 
 # ---- docker ------------------------------------------------------------------
@@ -313,6 +368,8 @@ def test_candidate_compose_file_is_run_by_its_own_path():
         docker.load(),
         docker.inspect_image("app:1"),
         fs.mkdir("/x", mode=0o755),
+        localcompose.config_json("c.yml"),
+        localcompose.build("c.yml", "web"),
     ],
 )
 def test_argv_is_a_plain_list_of_strings_without_shell_tokens(argv):

@@ -1,0 +1,46 @@
+"""`docker compose` commands run on this machine over the user's own compose file.
+
+Unlike commands/compose.py (the app's project on a host, named by leo), these
+leave the project name to compose: the user's `name:`, COMPOSE_PROJECT_NAME or
+the directory, exactly as a `docker compose build` they typed would. The
+project directory is the compose file's, so `build: .`, `env_file:` and the
+project's `.env` resolve there whatever directory leo runs in.
+"""
+
+from __future__ import annotations
+
+import os
+
+
+def project_directory(compose_file: str) -> str:
+    """The directory of `compose_file` as written (`.` for a bare file name)."""
+    return os.path.dirname(compose_file) or "."
+
+
+def base(compose_file: str, *global_flags: str) -> list[str]:
+    """`docker compose` on `compose_file`, `global_flags` before the subcommand."""
+    return [
+        "docker",
+        "compose",
+        "--ansi",
+        "never",
+        *global_flags,
+        "--project-directory",
+        project_directory(compose_file),
+        "--file",
+        compose_file,
+    ]
+
+
+def config_json(compose_file: str) -> list[str]:
+    """The resolved model as JSON: services, their `build:`, the project's `name`."""
+    return [*base(compose_file), "config", "--format", "json"]
+
+
+def build(compose_file: str, service: str) -> list[str]:
+    """Build one service's image, with plain line-by-line progress.
+
+    `--progress plain` prints whole lines a log can keep (the default TTY
+    progress redraws the screen); in compose 2.40 it is a global flag.
+    """
+    return [*base(compose_file, "--progress", "plain"), "build", "--", service]
