@@ -3,14 +3,18 @@
 Every service with `build:` is built with the local `docker compose build`,
 one service at a time so that each one's output stays whole and prefixed, and
 its image is tagged `leo-<app>-<service>:<first 12 hex digits of its ID>`.
-The tag follows from the content, so the same build gives the same tag on every
-run and host, and a tag never names two different images.
+The tag follows from the image, so a tag never names two different images, and
+an unchanged project (served from the build cache) gets the same tags again.
+The ID covers more than the Dockerfile: compose labels each image with its
+project, service and compose version, so two services with the same `build: .`
+get two IDs, and a new compose version gives new tags.
 
 All of it happens before leo connects to any host: a failed build stops the
 deploy with nothing changed anywhere. Commands run with subprocess argv, never
 a shell; a build's output is streamed as it comes (only its last lines are kept,
 for the error) and a build that is interrupted or runs out of time is stopped
-with its whole process group: compose may run `docker buildx bake` as a child.
+with its whole process group: `docker compose` is the docker CLI running the
+compose plugin as a child, which may run `docker buildx bake` in turn.
 """
 
 from __future__ import annotations
