@@ -16,6 +16,9 @@ from . import validate
 from .errors import InvalidInput
 from .layout import WEB_SERVICE
 
+WEB_SERVICE_SETTING = "LEO_WEB_SERVICE"
+WEB_PORT_SETTING = "LEO_WEB_PORT"
+
 
 @dataclass(frozen=True)
 class RegistryLogin:
@@ -28,6 +31,11 @@ class RegistryLogin:
 
 @dataclass(frozen=True)
 class AppSettings:
+    # The compose service nginx serves, and the port it listens on inside its
+    # containers (None: the web image's single EXPOSEd port, else 5000).
+    # `leo create --web-service/--port` writes them.
+    web_service: str = WEB_SERVICE
+    web_port: int | None = None
     health_path: str = "/"
     health_timeout: float = 60.0
     # Upper bound on waiting for nginx's old workers to finish their requests.
@@ -44,22 +52,58 @@ class AppSettings:
         path = env.get("LEO_HEALTH_PATH", "/").strip() or "/"
         if not path.startswith("/") or any(ch.isspace() for ch in path):
             raise InvalidInput(f"LEO_HEALTH_PATH must be a URL path like /health, not {path!r}")
+        web = _web_service(env)
         return cls(
+            web_service=web,
+            web_port=_port(env),
             health_path=path,
             health_timeout=_seconds(env, "LEO_HEALTH_TIMEOUT", 60.0),
             drain_seconds=_seconds(env, "LEO_DRAIN_SECONDS", 30.0),
             command_timeout=_seconds(env, "LEO_COMMAND_TIMEOUT", 600.0, minimum=10),
             release_timeout=_seconds(env, "LEO_RELEASE_TIMEOUT", 600.0, minimum=1),
-            rotate_services=_rotate_services(env),
+            rotate_services=_rotate_services(env, web),
             registry=_registry(env),
         )
 
 
-def _rotate_services(env: Mapping[str, str]) -> tuple[str, ...]:
+def check_setting(name: str, value: str) -> None:
+    """Refuse a LEO_* value that no rotate would accept, naming the setting.
+
+    The registry login is left to the rotate: its three variables are set one
+    at a time, and only all three together make sense.
+    """
+    if name.startswith("LEO_") and not name.startswith("LEO_REGISTRY"):
+        AppSettings.from_env({name: value})
+
+
+def _web_service(env: Mapping[str, str]) -> str:
+    name = env.get(WEB_SERVICE_SETTING, "").strip() or WEB_SERVICE
+    try:
+        return validate.service_name(name)
+    except InvalidInput as exc:
+        raise InvalidInput(f"{WEB_SERVICE_SETTING}: {exc}") from None
+
+
+def _port(env: Mapping[str, str]) -> int | None:
+    raw = env.get(WEB_PORT_SETTING, "").strip()
+    if not raw:
+        return None
+    return web_port(raw, source=WEB_PORT_SETTING)
+
+
+def web_port(raw: str | int, *, source: str) -> int:
+    """A TCP port number 1-65535 (`--port`, LEO_WEB_PORT), or InvalidInput naming `source`."""
+    text = str(raw).strip()
+    if not text.isdigit() or not 1 <= int(text) <= 65535:
+        raise InvalidInput(f"{source} must be a TCP port number (1-65535), not {text!r}")
+    return int(text)
+
+
+def _rotate_services(env: Mapping[str, str], web: str) -> tuple[str, ...]:
     """Trimmed, de-duplicated, order kept; web is left out, it is rotated anyway."""
     names = [s.strip() for s in env.get("LEO_ROTATE_SERVICES", "").split(",")]
     try:
-        checked = [validate.service_name(n) for n in names if n and n != WEB_SERVICE]
+        checked = [validate.service_name(n) for n in names if n and n != web]
     except InvalidInput as exc:
         # Say which setting holds the bad name: the env file is not the compose file.
         raise InvalidInput(f"LEO_ROTATE_SERVICES: {exc}") from None

@@ -1,12 +1,14 @@
 """Checking a compose file before it reaches a host, and the default one for `--image`.
 
-A `web` service is rotated by running two copies side by side, so anything
-that pins it to one instance (a fixed name, a published host port, the host's
-network) is refused here with the reason, before anything is uploaded. So is
-anything that needs more than this one file on the host (`include:`,
-`extends: {file: ...}`, `build:` without an image), and `profiles:` on web,
-which keeps a plain `docker compose up` from starting it. `web` is checked as
-compose runs it: with `extends` (within this file) resolved.
+The user's compose file is deployed as it is: what a rotate needs different
+for the web service (no published host ports, no container_name, the image
+leo built) goes into leo's override file (override.py). What no override can
+fix is refused here with the reason, before anything is uploaded: anything
+that needs more than this one file on the host (`include:`, `extends: {file:
+...}`), and on the web service, the host's network (nginx reaches each of the
+two copies a rotate runs on its own container address) and `profiles:`
+(a plain `docker compose up` would not start it). Services are checked as
+compose runs them: with `extends` (within this file) resolved.
 """
 
 from __future__ import annotations
@@ -36,8 +38,39 @@ class ComposeCheck:
     warnings: list[str] = field(default_factory=list)
 
 
-def check(text: str, *, source: str = "compose file") -> ComposeCheck:
-    """Validate compose YAML; raise InvalidInput naming the problem, else return warnings."""
+def check(text: str, *, source: str = "compose file", web: str | None = None) -> ComposeCheck:
+    """Validate compose YAML; raise InvalidInput naming the problem, else return warnings.
+
+    `web` is the app's web service when it is known (create, and on the host);
+    without it only what holds for any service is checked.
+    """
+    effective = services_of(text, source)
+    warnings: list[str] = []
+    if web is not None:
+        if not effective.get(web):  # absent, null, a string: nothing compose could run
+            raise InvalidInput(missing_web(web, source))
+        warnings = _check_web(web, effective[web], source)
+    return ComposeCheck(services=sorted(effective), warnings=warnings)
+
+
+def missing_web(web: str, source: str = "the compose file") -> str:
+    hint = (
+        "pass `--web-service NAME` to `leo create`"
+        if web == WEB_SERVICE
+        else "the app's LEO_WEB_SERVICE names it"
+    )
+    return (
+        f"{source} has no `{web}` service: leo serves the app's web service through nginx "
+        f"({hint}; `leo env.set --app APP LEO_WEB_SERVICE=NAME` changes it)"
+    )
+
+
+def services_of(text: str, source: str = "compose file") -> dict[str, dict[str, Any]]:
+    """Each service as compose runs it (`extends` within the file resolved), by name.
+
+    Raises InvalidInput for YAML leo cannot read, a file without services, a bad
+    service name, and what needs files other than this one.
+    """
     doc = composeyaml.load(text, source)
     if isinstance(doc, dict) and plain(doc.get("include")):
         raise InvalidInput(
@@ -49,16 +82,12 @@ def check(text: str, *, source: str = "compose file") -> ComposeCheck:
         raise InvalidInput(f"{source} has no `services:` mapping")
     for name in services:
         validate.service_name(str(name))
-    effective = {str(name): _effective(services, str(name), source) for name in services}
-    if not isinstance(plain(services.get(WEB_SERVICE)), dict):
-        raise InvalidInput(
-            f"{source} has no `{WEB_SERVICE}` service: leo serves the `{WEB_SERVICE}` "
-            f"service through nginx (on port {WEB_PORT})"
-        )
-    warnings = _check_web(effective[WEB_SERVICE], source)
-    for name, service in effective.items():
-        warnings += _check_build(name, service, source)
-    return ComposeCheck(services=sorted(effective), warnings=warnings)
+    return {str(name): _effective(services, str(name), source) for name in services}
+
+
+def builds(service: dict[str, Any]) -> bool:
+    """Whether compose builds this (effective) service's image from a `build:`."""
+    return service.get("build") is not None
 
 
 def plain(value: Any) -> Any:
@@ -118,85 +147,44 @@ def _as_list(value: Any) -> list[Any]:
     return list(value) if isinstance(value, list) else [value]
 
 
-def _check_web(web: dict[str, Any], source: str) -> list[str]:
-    """Refuse what pins web to one instance or stops it from starting; warn otherwise."""
-    if web.get("container_name"):
-        raise InvalidInput(
-            f"{source}: service web sets container_name; {_WHY}, and two containers cannot "
-            "share one name. Remove container_name."
-        )
-    ports = [plain(p) for p in _as_list(web.get("ports"))]
-    published = [_port_text(p) for p in ports if _publishes_host_port(p)]
-    if published:
-        raise InvalidInput(
-            f"{source}: service web publishes ports on the host ({', '.join(published)}); "
-            f"{_WHY}, and only one of them could bind a host port. nginx reaches web on its "
-            "container address: remove `ports:` (use `expose:` if you want to document the port)."
-        )
+def _check_web(name: str, web: dict[str, Any], source: str) -> list[str]:
+    """Refuse what no override can fix on the web service; say what the override does."""
     mode = web.get("network_mode")
     if mode and mode != "bridge":
         raise InvalidInput(
-            f"{source}: service web uses network_mode: {mode}; {_WHY} and nginx reaches each "
-            "on its own container address, which needs a bridge network. Remove network_mode."
+            f"{source}: service {name} uses network_mode: {mode}; {_WHY} and nginx reaches "
+            "each on its own container address, which needs a bridge network. Remove "
+            "network_mode."
         )
     profiles = _as_list(web.get("profiles"))
     if profiles:
         raise InvalidInput(
-            f"{source}: service web has profiles ({', '.join(map(str, profiles))}); leo starts "
-            "the app with a plain `docker compose up`, which does not start a service with "
-            "profiles, so web would never run. Remove `profiles:` from web."
+            f"{source}: service {name} has profiles ({', '.join(map(str, profiles))}); leo "
+            "starts the app with a plain `docker compose up`, which does not start a service "
+            f"with profiles, so {name} would never run. Remove `profiles:` from {name}."
         )
     warnings = []
-    if ports:
+    ports = [_port_text(plain(p)) for p in _as_list(web.get("ports"))]
+    if ports or web.get("container_name"):
+        dropped = (["`ports:` " + ", ".join(ports)] if ports else []) + (
+            [f"`container_name: {web['container_name']}`"] if web.get("container_name") else []
+        )
         warnings.append(
-            f"service web publishes container port {', '.join(map(_port_text, ports))} on a "
-            "random host port: that port reaches web directly, bypassing nginx "
-            "(use `expose:` unless you mean it)"
+            f"service {name}: on the host, leo's override drops {' and '.join(dropped)} "
+            f"({_WHY}; nginx reaches them on their container addresses). Your file stays as it is."
         )
     if not _reads_env_file(web):
         warnings.append(
-            "service web has no `env_file: ./env`: values set with `leo env.set` will not reach it"
+            f"service {name} has no `env_file: ./env`: values set with `leo env.set` will not "
+            "reach it"
         )
     return warnings
-
-
-def _publishes_host_port(port: Any) -> bool:
-    """Whether a `ports:` entry fixes a host port, which only one container can bind.
-
-    A container port alone (`5000`, `"5000/tcp"`, `{target: 5000}`,
-    `"127.0.0.1::5000"`) gets a random host port per container: no conflict.
-    """
-    if isinstance(port, dict):
-        return port.get("published") not in (None, "")
-    if isinstance(port, int):
-        return False
-    mapping = str(port).strip().split("/", 1)[0]  # drop "/tcp"
-    if ":" not in mapping:
-        return False
-    host = mapping.rsplit(":", 1)[0]  # "[ip:]host_port"
-    return host.rsplit(":", 1)[-1] != ""
 
 
 def _port_text(port: Any) -> str:
     if isinstance(port, dict):
         return ", ".join(f"{k}: {v}" for k, v in port.items()).join("{}")
     return str(port)
-
-
-def _check_build(name: str, service: dict[str, Any], source: str) -> list[str]:
-    if service.get("build") is None:
-        return []
-    image = service.get("image")
-    if not image:
-        raise InvalidInput(
-            f"{source}: service {name} has `build:` and no `image:`; {_ONE_FILE}, so the host "
-            "has no build context to build it from: build the image and push it to a "
-            "registry, then name it in `image:`."
-        )
-    return [
-        f"service {name} has `build:`: the host does not build it (it only has the compose "
-        f"file) and uses the image {image} as named: build and push it before deploying"
-    ]
 
 
 def _reads_env_file(service: dict[str, Any]) -> bool:
@@ -207,53 +195,23 @@ def _reads_env_file(service: dict[str, Any]) -> bool:
     return any(str(p).removeprefix("./") == "env" for p in paths)
 
 
-def pin_images(text: str, images: dict[str, str], header: str) -> str:
-    """`text` with each named service running exactly `images[name]`, never pulled.
-
-    For a rollback: each service's image becomes its release tag, with
-    `pull_policy: never`, since the tag exists only on the host. Everything else
-    keeps its meaning for compose, `!reset`/`!override` included; comments are
-    lost, `header` (comment lines) is put first. Services not in the file are
-    ignored. YAML leo cannot read is InvalidInput, not a traceback.
-    """
-    doc = composeyaml.load(text, "the release's compose file")
-    services = doc.get("services") if isinstance(doc, dict) else None
-    tagged = services if isinstance(services, composeyaml.Tagged) else None
-    services = tagged.value if tagged else services
-    if not isinstance(services, dict):
-        raise InvalidInput("the release's compose file has no `services:` mapping")
-    for name, reference in images.items():
-        service = services.get(name)
-        inner = service.value if isinstance(service, composeyaml.Tagged) else service
-        if not isinstance(inner, dict):
-            continue
-        # A new mapping: a YAML alias may share the old one with another service.
-        pinned = {**inner, "image": reference, "pull_policy": "never"}
-        if isinstance(service, composeyaml.Tagged):
-            services[name] = composeyaml.Tagged(service.tag, pinned)
-        else:
-            services[name] = pinned
-    return header + composeyaml.dump(doc)
-
-
-def default_compose(image: str) -> str:
+def default_compose(image: str, *, web: str = WEB_SERVICE, port: int | None = None) -> str:
     """The compose file `leo create --image IMG` writes when no --compose is given."""
     if not _IMAGE.fullmatch(image or ""):
         raise InvalidInput(f"invalid image reference {image!r}")
     doc = {
         "services": {
-            WEB_SERVICE: {
+            web: {
                 "image": image,
                 "env_file": ["./env"],
                 "restart": "unless-stopped",
-                "expose": [str(WEB_PORT)],
+                **({"expose": [str(port)]} if port else {}),
             }
         }
     }
+    listens = f"port {port}" if port else f"the port its image EXPOSEs (else {WEB_PORT})"
     header = (
-        "# Written by `leo create`; yours to edit. The web service must listen on port "
-        f"{WEB_PORT},\n# publish no ports and set no container_name (leo runs two copies "
-        "during a rotate).\n"
+        f"# Written by `leo create`; yours to edit. nginx sends requests to {web} on {listens}.\n"
     )
     return header + yaml.safe_dump(doc, sort_keys=False)
 

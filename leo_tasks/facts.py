@@ -6,6 +6,7 @@ captured output. Nothing here does I/O.
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 from collections.abc import Sequence
@@ -167,6 +168,17 @@ def parse_compose_config(text: str) -> ComposeModel:
     return ComposeModel(
         services=dict(raw.get("services") or {}), networks=dict(raw.get("networks") or {})
     )
+
+
+def parse_files(text: str) -> dict[str, str]:
+    """path -> text, from the output of fs.read_many (paths never contain a newline:
+    leo's own paths, built from validated names)."""
+    found: dict[str, str] = {}
+    for line in text.splitlines():
+        path, _, encoded = line.rpartition(" ")
+        if path:
+            found[path] = base64.b64decode(encoded).decode("utf-8", "replace")
+    return found
 
 
 def parse_sha256sum(text: str) -> dict[str, str]:

@@ -48,3 +48,13 @@ def release_tag_filter(app: str) -> str:
     service part cannot reach into another app's tags.
     """
     return f"{PREFIX}/{component(app)}/*:release-*"
+
+
+def built_repository(app: str, service: str) -> str:
+    """The repository `leo deploy --build` tags `service`'s image in: `leo-<app>-<service>`,
+    tagged with the first 12 hex digits of the image ID (localbuild.py)."""
+    return f"{PREFIX}-{component(app)}-{component(service)}"
+
+
+def is_built_by_leo(reference: str, app: str, service: str) -> bool:
+    return reference.rpartition(":")[0] == built_repository(app, service)

@@ -10,8 +10,12 @@ APPS_DIR = f"{HOME}/apps"
 NGINX_INCLUDE = "/etc/nginx/conf.d/leo.conf"
 SUDOERS_FILE = "/etc/sudoers.d/leo-deploy"
 CHOWN_HELPER = "/usr/local/bin/chown_leo_deploy"
+# The defaults of an app's LEO_WEB_SERVICE and LEO_WEB_PORT (see appsettings.py):
+# the original leo's fixed choices. The port is only the fallback when the web
+# image EXPOSEs no port.
 WEB_SERVICE = "web"
 WEB_PORT = 5000
+OVERRIDE_NAME = "docker-compose.leo.yml"
 
 
 @dataclass(frozen=True)
@@ -27,6 +31,23 @@ class AppPaths:
     @property
     def compose_file(self) -> str:
         return f"{self.dir}/docker-compose.yml"
+
+    @property
+    def override_file(self) -> str:
+        """leo's compose override, used with compose_file by every compose command leo
+        runs: what a rotate needs different for the web service (no published ports,
+        no container_name) and the images leo built or pinned. Rewritten by every
+        rotate; the user's compose_file is never changed."""
+        return f"{self.dir}/{OVERRIDE_NAME}"
+
+    @property
+    def previous_override_file(self) -> str:
+        return f"{self.state_dir}/docker-compose.leo.previous.yml"
+
+    @property
+    def candidate_override_file(self) -> str:
+        """A rotate's new override while it is being deployed (see candidate_compose_file)."""
+        return f"{self.state_dir}/candidate.override.yml"
 
     @property
     def previous_compose_file(self) -> str:

@@ -34,7 +34,7 @@ from .fleet import (
     parse_batch,
 )
 from .hosts import HostSpec, parse_hosts, unique_targets
-from .layout import DEPLOY_USER, AppPaths
+from .layout import DEPLOY_USER, WEB_SERVICE, AppPaths
 from .projectconfig import host_groups, project_defaults
 from .remote import (
     KEEPALIVE_COUNT_MAX,
@@ -362,15 +362,24 @@ def read_local(path: str, what: str) -> str:
 
 
 def app_files(
-    compose: str | None, nginx: str | None, image: str | None = None
+    compose: str | None,
+    nginx: str | None,
+    image: str | None = None,
+    *,
+    web: app_step.WebSettings | None = None,
 ) -> app_step.AppFiles:
+    """The files a create or deploy uploads, checked here first. `web`: the app's web
+    settings when known here (create); a deploy checks the web service on the host,
+    where the app's settings are."""
     compose_text, warnings = None, []
+    service = web.service if web else None
     if compose:
         compose_text = read_local(compose, "compose file")
-        warnings = composefile.check(compose_text, source=compose).warnings
+        warnings = composefile.check(compose_text, source=compose, web=service).warnings
     elif image:
-        compose_text = composefile.default_compose(image)
-        composefile.check(compose_text)
+        port = web.port if web else None
+        compose_text = composefile.default_compose(image, web=service or WEB_SERVICE, port=port)
+        composefile.check(compose_text, web=service)
     nginx_text = read_local(nginx, "nginx site") if nginx else None
     return app_step.AppFiles(compose_text, nginx_text, warnings)
 

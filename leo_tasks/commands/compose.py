@@ -11,16 +11,22 @@ from ..layout import AppPaths
 @dataclass(frozen=True)
 class Project:
     """What `docker compose` works on: the app's project (name and directory, so
-    relative paths like `env_file: ./env` resolve in the app's directory) and
-    the compose file of this run: the live one, or a deploy's candidate that
-    replaces it only once the deploy succeeded."""
+    relative paths like `env_file: ./env` resolve in the app's directory), the
+    compose file of this run and leo's override (override.py): the live ones,
+    or a deploy's candidates that replace them only once the deploy succeeded.
+
+    `override` is None only for an app no rotate has written one for yet (made
+    by a leo before the override existed): compose then reads the file alone,
+    as that leo ran it.
+    """
 
     paths: AppPaths
     file: str
+    override: str | None = None
 
     @classmethod
-    def live(cls, paths: AppPaths) -> Project:
-        return cls(paths, paths.compose_file)
+    def live(cls, paths: AppPaths, *, has_override: bool = True) -> Project:
+        return cls(paths, paths.compose_file, paths.override_file if has_override else None)
 
     @property
     def app(self) -> str:
@@ -28,11 +34,13 @@ class Project:
 
 
 def base(project: Project) -> list[str]:
-    """`docker compose` pinned to the app's project name, directory and file.
+    """`docker compose` pinned to the app's project name, directory and files.
 
-    A person can do the same by hand: `cd /home/leo-deploy/apps/<app> && docker compose ...`
-    (the directory name is the project name).
+    A person can do the same by hand: `cd /home/leo-deploy/apps/<app> && docker compose
+    -f docker-compose.yml -f docker-compose.leo.yml ...` (the directory name is the
+    project name).
     """
+    files = ["--file", project.file] + (["--file", project.override] if project.override else [])
     return [
         "docker",
         "compose",
@@ -42,8 +50,7 @@ def base(project: Project) -> list[str]:
         project.paths.app,
         "--project-directory",
         project.paths.dir,
-        "--file",
-        project.file,
+        *files,
     ]
 
 

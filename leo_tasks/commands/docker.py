@@ -122,6 +122,19 @@ def release_tags(app: str) -> list[str]:
 # `docker load` on the host, with no registry in between.
 
 
+def exposed_ports(reference: str) -> list[str]:
+    """The image's EXPOSE instructions as JSON (`{"8000/tcp": {}}`, or `null`)."""
+    return [
+        "docker",
+        "image",
+        "inspect",
+        "--format",
+        "{{json .Config.ExposedPorts}}",
+        "--",
+        reference,
+    ]
+
+
 def inspect_image(reference: str) -> list[str]:
     """`<id> <size>` of one image, run on this machine; exits 1 if it is missing.
 

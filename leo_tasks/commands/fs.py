@@ -21,6 +21,14 @@ def read(path: str) -> list[str]:
     return ["cat", "--", path]
 
 
+def read_many(paths: Sequence[str]) -> list[str]:
+    """Several files in one command (one round trip): a line `<path> <base64 of its
+    bytes>` for each that exists (see facts.parse_files). base64, so that no byte of
+    a file can be mistaken for the next file's start."""
+    script = 'for f; do if [ -f "$f" ]; then printf "%s " "$f"; base64 -w0 -- "$f"; echo; fi; done'
+    return ["sh", "-c", script, "sh", *paths]
+
+
 def sha256(paths: Sequence[str]) -> list[str]:
     """Hashes of the files that exist; missing ones are just absent from stdout."""
     return ["sha256sum", "--", *paths]
@@ -62,7 +70,11 @@ def remove_temp_files(
     return ["find", directory, "-maxdepth", "3", "(", *stale, ")", "-print", "-delete"]
 
 
-def install_candidate(candidate: str, live: str, previous: str) -> list[str]:
-    """Keep a copy of the live file as `previous`, then rename the candidate over it."""
-    script = 'set -e; if [ -e "$2" ]; then cp -p -- "$2" "$3"; fi; mv -f -- "$1" "$2"'
-    return ["sh", "-c", script, "sh", candidate, live, previous]
+def install_candidates(moves: Sequence[tuple[str, str, str]]) -> list[str]:
+    """For each (candidate, live, previous): keep a copy of the live file as `previous`,
+    then rename the candidate over it. One command for all of them."""
+    script = (
+        'set -e; while [ "$#" -ge 3 ]; do if [ -e "$2" ]; then cp -p -- "$2" "$3"; fi; '
+        'mv -f -- "$1" "$2"; shift 3; done'
+    )
+    return ["sh", "-c", script, "sh", *(path for move in moves for path in move)]

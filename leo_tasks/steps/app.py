@@ -1,7 +1,9 @@
 """`leo create` and the staging half of `leo deploy`: the app's files on the host.
 
 Files are validated on the client first; nothing reaches the host unless all
-of them are acceptable, and a new app appears in one rename.
+of them are acceptable, and a new app appears in one rename. The app's
+settings (its web service and port) go into its env file; leo's compose
+override (override.py) is written beside the user's compose file.
 """
 
 from __future__ import annotations
@@ -9,13 +11,15 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass, field
 
-from .. import templates
+from .. import composefile, override, templates
+from ..appsettings import WEB_PORT_SETTING, WEB_SERVICE_SETTING, AppSettings
 from ..commands import fs
 from ..commands.compose import Project
+from ..envfile import EnvFile
 from ..errors import StepFailed
-from ..layout import APPS_DIR, AppPaths
+from ..layout import APPS_DIR, WEB_SERVICE, AppPaths
 from . import nginx
-from .base import Host, read_file
+from .base import Host, read_files
 
 
 @dataclass(frozen=True)
@@ -25,13 +29,34 @@ class AppFiles:
     compose: str | None = None
     nginx_site: str | None = None
     warnings: list[str] = field(default_factory=list)
+    # service -> the image leo supplies for it: built here (`deploy --build`) or a
+    # release's own tag (rollback). None: what the host's override already names.
+    images: dict[str, str] | None = None
+
+
+@dataclass(frozen=True)
+class WebSettings:
+    """`leo create --web-service/--port`: kept in the app's env file (LEO_WEB_*)."""
+
+    service: str = WEB_SERVICE
+    port: int | None = None
+
+    def env_text(self) -> str:
+        env = EnvFile.parse("")
+        if self.service != WEB_SERVICE:
+            env.set(WEB_SERVICE_SETTING, self.service)
+        if self.port is not None:
+            env.set(WEB_PORT_SETTING, str(self.port))
+        return env.render()
 
 
 def exists(host: Host, paths: AppPaths) -> bool:
     return host.remote.run(fs.exists(paths.dir), check=False).ok
 
 
-def create(host: Host, paths: AppPaths, files: AppFiles, domains: list[str]) -> None:
+def create(
+    host: Host, paths: AppPaths, files: AppFiles, domains: list[str], web: WebSettings
+) -> None:
     with host.step(f"create app {paths.app}") as line:
         if exists(host, paths):
             raise StepFailed(
@@ -52,8 +77,12 @@ def create(host: Host, paths: AppPaths, files: AppFiles, domains: list[str]) -> 
                 run(fs.mkdir(sub, mode=mode))
             site = files.nginx_site or templates.app_site(paths, domains)
             put = host.remote.put
-            put((files.compose or "").encode(), staging.compose_file, mode=0o640)
-            put(b"", staging.env_file, mode=0o600)
+            compose = files.compose or ""
+            services = composefile.services_of(compose, "the compose file")
+            put(compose.encode(), staging.compose_file, mode=0o640)
+            overrides = override.render(services, web.service, {})
+            put(overrides.encode(), staging.override_file, mode=0o640)
+            put(web.env_text().encode(), staging.env_file, mode=0o600)
             put(templates.upstream(paths, []).encode(), staging.upstream_conf, mode=0o644)
             put(templates.tls(paths).encode(), staging.tls_conf, mode=0o644)
             put(site.encode(), staging.nginx_conf, mode=0o644)
@@ -74,23 +103,64 @@ def create(host: Host, paths: AppPaths, files: AppFiles, domains: list[str]) -> 
         line.details = files.warnings
 
 
-def stage(host: Host, paths: AppPaths, files: AppFiles) -> Project:
-    """The compose project a deploy runs with: the live file, or the new one uploaded as
-    a candidate that replaces it only when the deploy succeeds. A new nginx site is
-    tried (`nginx -t`) and put back at once; the switch installs it with the upstream.
+@dataclass(frozen=True)
+class Staged:
+    """What one rotate runs: the compose project (live files or candidates) and the
+    app's settings, read under its locks."""
 
-    Called under the app's deploy lock (see rotate.rotate).
+    project: Project
+    settings: AppSettings
+    images: dict[str, str]  # service -> the image leo supplies (the override's)
+
+
+def stage(host: Host, paths: AppPaths, files: AppFiles) -> Staged:
+    """The compose project a deploy runs with: the live files, or new ones uploaded as
+    candidates that replace them only when the deploy succeeds. leo's override is
+    rewritten for this run (the web service may have changed, a build brought new
+    images). A new nginx site is tried (`nginx -t`) and put back at once; the switch
+    installs it with the upstream.
+
+    Called under the app's deploy and env locks (see rotate.rotate).
     """
-    project = Project.live(paths)
+    live = read_files(host, [paths.env_file, paths.compose_file, paths.override_file])
+    # The env file first: leo's parser names a bad line without its value;
+    # compose's error would quote the value (a secret) in a CI log.
+    settings = AppSettings.from_env(EnvFile.parse(live[paths.env_file] or "").values())
+    compose_text = files.compose if files.compose is not None else live[paths.compose_file]
+    if compose_text is None:
+        raise StepFailed(f"app {paths.app!r} has no compose file on {host.name} (leo create?)")
+    warnings = files.warnings
+    if files.compose is not None:  # checked on the client, but not for this app's web service
+        warnings = [
+            *warnings,
+            *composefile.check(compose_text, web=settings.web_service).warnings,
+        ]
+    plan = override.plan(
+        compose_text,
+        settings.web_service,
+        given=files.images,
+        live_override=live[paths.override_file],
+        new_file=files.compose is not None,
+    )
+    compose_file, override_file = paths.compose_file, paths.override_file
     if files.compose is not None:
         with host.step("upload docker-compose.yml") as line:
-            if read_file(host, paths.compose_file) == files.compose:
-                line.outcome = "unchanged"
+            if live[paths.compose_file] == files.compose:
+                line.outcome = "unchanged"  # its warnings were shown when it was new
             else:
                 host.remote.put(files.compose.encode(), paths.candidate_compose_file, mode=0o640)
-                project = Project(paths, paths.candidate_compose_file)
+                compose_file = paths.candidate_compose_file
                 line.outcome = "changed (it replaces the current one once the deploy works)"
-            line.details = files.warnings
+                line.details = warnings
+    if plan.text != live[paths.override_file]:
+        with host.step(f"write {paths.override_file.rsplit('/', 1)[-1]}") as line:
+            host.remote.put(plan.text.encode(), paths.candidate_override_file, mode=0o640)
+            override_file = paths.candidate_override_file
+            line.outcome = _describe_images(plan.images) + " (in place once the deploy works)"
+            line.details = plan.notes
+    elif plan.notes:
+        for note in plan.notes:
+            host.note(note)
     if files.nginx_site is not None:
         with host.step("check nginx.conf") as line:
             tried = nginx.try_out(
@@ -99,7 +169,13 @@ def stage(host: Host, paths: AppPaths, files: AppFiles) -> Project:
                 failing=f"nginx -t rejects the new nginx.conf of {paths.app} on {host.name}",
             )
             line.outcome = "accepted by nginx -t" if tried else "unchanged"
-    return project
+    return Staged(Project(paths, compose_file, override_file), settings, plan.images)
+
+
+def _describe_images(images: dict[str, str]) -> str:
+    if not images:
+        return "changed"
+    return "images: " + ", ".join(f"{s}={ref}" for s, ref in sorted(images.items()))
 
 
 def list_apps(host: Host, *, sudo: bool = False) -> list[str]:

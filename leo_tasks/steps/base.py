@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..commands import fs
-from ..facts import parse_sha256sum
+from ..facts import parse_files, parse_sha256sum
 from ..remote import Remote
 from ..report import Reporter
 
@@ -41,6 +41,13 @@ def read_file(host: Host, path: str, *, sudo: bool = False) -> str | None:
     """A file's text, or None when it does not exist."""
     result = host.remote.run(fs.read(path), sudo=sudo, check=False)
     return result.stdout if result.ok else None
+
+
+def read_files(host: Host, paths: list[str], *, sudo: bool = False) -> dict[str, str | None]:
+    """Several files' text in one round trip; None for each that does not exist."""
+    result = host.remote.run(fs.read_many(paths), sudo=sudo, check=False)
+    found = parse_files(result.stdout)
+    return {path: found.get(path) for path in paths}
 
 
 def hashes(host: Host, paths: list[str], *, sudo: bool = False) -> dict[str, str]:

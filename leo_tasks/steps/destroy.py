@@ -31,14 +31,16 @@ def remove_docker_objects(
     if vols:
         run(docker.remove_volumes(vols), sudo=sudo)
     kept = f", {len(vols)} volumes" if volumes else " (volumes kept)"
-    return f"{len(ids)} containers, {len(nets)} networks, {len(tags)} release tags{kept}"
+    return f"{len(ids)} containers, {len(nets)} networks, {len(tags)} image tags{kept}"
 
 
 def release_tags(host: Host, paths: AppPaths, *, sudo: bool = False) -> list[str]:
     """The app's own rollback tags: the ones its release records name (tags made before
-    the `leo/<app>/...` scheme included), and any `leo/<app>/*` tag a lost record left."""
+    the `leo/<app>/...` scheme included), and any `leo/<app>/*` tag a lost record left;
+    and the images `leo deploy --build` made for its releases."""
     history = releases.read_history(host, paths, sudo=sudo).releases
     recorded = [s["tag"] for r in history for s in r.services.values() if s.get("tag")]
+    recorded += releases.built_images(history, paths.app)
     listed = parse_ids(host.remote.run(docker.release_tags(paths.app), sudo=sudo).stdout)
     return list(dict.fromkeys([*recorded, *listed]))
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from ..appsettings import check_setting
 from ..envfile import EnvFile, encode_value
 from ..errors import InvalidInput, StepFailed
 from ..layout import AppPaths
@@ -46,6 +47,9 @@ def set_value(
         value.encode("utf-8")
     except UnicodeEncodeError:
         raise InvalidInput(f"the value of {name} is not valid UTF-8 text") from None
+    # A LEO_* setting the next rotate would refuse (LEO_WEB_PORT=http) is refused
+    # now, before anything is written.
+    check_setting(name, value)
     return _edit(host, paths, f"env.set {name}", lambda env: env.set(name, value), wait)
 
 

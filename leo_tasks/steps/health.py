@@ -31,10 +31,15 @@ class HealthPolicy:
     completes: bool = False  # a one-shot: ready once it exited 0
 
 
-def web_policy(settings: AppSettings, networks: list[str] | tuple[str, ...] = ()) -> HealthPolicy:
+def web_policy(
+    settings: AppSettings, networks: list[str] | tuple[str, ...] = (), port: int = WEB_PORT
+) -> HealthPolicy:
     """The readiness check for an app's web containers, from its LEO_HEALTH_* settings."""
     return HealthPolicy(
-        path=settings.health_path, timeout=settings.health_timeout, networks=tuple(networks)
+        path=settings.health_path,
+        timeout=settings.health_timeout,
+        networks=tuple(networks),
+        port=port,
     )
 
 
@@ -96,6 +101,15 @@ def wait_ready(host: Host, ids: list[str], policy: HealthPolicy) -> list[Contain
                 _failure(host, c, f"not ready after {policy.timeout:g}s ({last.get(c.id, '')})")
                 for c in stuck
             )
+            if (
+                reasons
+                and policy.http
+                and all(last.get(c.id, "").startswith("HTTP no answer") for c in stuck)
+            ):
+                reasons += (
+                    f"\n  nothing answered HTTP on port {policy.port}: if the app listens on "
+                    "another port, set it with `leo env.set --app APP LEO_WEB_PORT=PORT`"
+                )
             raise Unhealthy(reasons or f"containers {missing} disappeared")
         time.sleep(min(policy.interval, max(0.0, deadline - time.monotonic())))
 
@@ -122,7 +136,9 @@ def _verdict(host: Host, container: Container, policy: HealthPolicy, left: float
     code = host.remote.run(probe, check=False, timeout=min(10.0, left + 2)).stdout.strip()
     if code.isdigit() and 0 < int(code) < 500:
         return True
-    return f"HTTP {code or 'no answer'} from {host_port(address, policy.port)}{policy.path}"
+    # curl writes 000 when nothing answered (connection refused, timed out).
+    answer = "no answer" if code.strip("0") == "" else code
+    return f"HTTP {answer} from {host_port(address, policy.port)}{policy.path}"
 
 
 def _failure(host: Host, container: Container, why: str) -> str:

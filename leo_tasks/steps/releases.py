@@ -17,14 +17,15 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from .. import composefile
 from ..commands import docker, fs
 from ..errors import CommandFailed, StepFailed
 from ..facts import Container
-from ..imagetags import release_tag
+from ..imagetags import is_built_by_leo, release_tag
 from ..layout import AppPaths
 from .base import Host, read_file
 from .lock import who
@@ -43,6 +44,7 @@ class Release:
     note: str = ""
     origin: int = 0  # the release whose compose file and images this one runs
     rolled_back_from: int | None = None  # the origin a rollback left
+    web: dict[str, Any] = field(default_factory=dict)  # {service, port} nginx served
 
     @property
     def source(self) -> int:
@@ -117,6 +119,7 @@ def record(
     *,
     origin: int = 0,
     rolled_back_from: int | None = None,
+    web: dict[str, Any] | None = None,
 ) -> Release:
     """Record the running release and tag its images.
 
@@ -152,12 +155,13 @@ def record(
             note=note,
             origin=origin or number,
             rolled_back_from=rolled_back_from,
+            web=web or {},
         )
         base = f"{releases_dir(paths)}/{number}"
         host.remote.run(fs.mkdir(releases_dir(paths), mode=0o700))
         host.remote.put(compose_text.encode(), f"{base}.compose.yml", mode=0o600)
         host.remote.put(json.dumps(asdict(release), indent=1).encode(), f"{base}.json", mode=0o600)
-        _prune(host, paths, history.releases)
+        _prune(host, paths, history.releases, release)
         line.outcome = f"release {number}" + (f" ({note})" if note else "")
         if untagged:
             line.details = [
@@ -167,11 +171,26 @@ def record(
     return release
 
 
-def _prune(host: Host, paths: AppPaths, previous: list[Release]) -> None:
+def built_images(history: list[Release], app: str) -> list[str]:
+    """The images `leo deploy --build` made for these releases (`leo-<app>-<service>:...`)."""
+    return list(
+        dict.fromkeys(
+            info["image"]
+            for release in history
+            for name, info in release.services.items()
+            if is_built_by_leo(str(info.get("image") or ""), app, name)
+        )
+    )
+
+
+def _prune(host: Host, paths: AppPaths, previous: list[Release], current: Release) -> None:
     old = previous[: max(0, len(previous) + 1 - KEEP)]
     if not old:
         return
     tags = [s["tag"] for r in old for s in r.services.values() if s.get("tag")]
+    # Built images only old releases ran: a kept one may run the same build again.
+    kept = set(built_images([*previous[len(old) :], current], paths.app))
+    tags += [ref for ref in built_images(old, paths.app) if ref not in kept]
     if tags:
         host.remote.run(docker.remove_images(tags), check=False)
     files = [
@@ -187,9 +206,18 @@ def compose_of(host: Host, paths: AppPaths, release: Release) -> str:
     return text
 
 
-def pinned_images(release: Release) -> dict[str, str]:
-    """service -> the release's own image tag, for services that were tagged."""
-    return {name: info["tag"] for name, info in release.services.items() if info.get("tag")}
+def pinned_images(release: Release, compose_text: str) -> dict[str, str]:
+    """service -> the image a rollback to `release` runs: its own release tag; for a
+    service built by `deploy --build` that could not be tagged, the built image's name
+    (the host has no build context: without it the service could not run at all)."""
+    built = {s for s, spec in composefile.services_of(compose_text).items() if spec.get("build")}
+    pins = {}
+    for name, info in release.services.items():
+        if info.get("tag"):
+            pins[name] = info["tag"]
+        elif name in built and info.get("image"):
+            pins[name] = info["image"]
+    return pins
 
 
 def describe(releases: list[Release]) -> list[str]:

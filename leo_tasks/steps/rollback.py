@@ -1,8 +1,11 @@
-"""`leo rollback`: redeploy a recorded release, its compose file and exact images."""
+"""`leo rollback`: redeploy a recorded release, its compose file and exact images.
+
+The release's compose file goes back byte for byte; its images are pinned in
+leo's override (override.py) to the tags the release recorded.
+"""
 
 from __future__ import annotations
 
-from .. import composefile
 from ..layout import AppPaths
 from . import releases
 from . import rotate as rotate_step
@@ -17,17 +20,16 @@ def rollback(
     history = releases.load(host, paths)
     release = releases.rollback_target(history, to)
     with host.step(f"compose file of release {release.number}") as line:
-        pinned = composefile.pin_images(
-            releases.compose_of(host, paths, release),
-            releases.pinned_images(release),
-            header=f"# Rollback to release {release.number} (images pinned by leo).\n",
+        compose_text = releases.compose_of(host, paths, release)
+        pins = releases.pinned_images(release, compose_text)
+        line.outcome = "as it was; leo's override pins " + (
+            ", ".join(f"{s}={ref}" for s, ref in sorted(pins.items())) or "no image"
         )
-        line.outcome = "images pinned to their release tags"
     return rotate_step.rotate(
         host,
         paths,
         lock_wait=lock_wait,
-        files=AppFiles(compose=pinned),
+        files=AppFiles(compose=compose_text, images=pins),
         note=f"rollback to release {release.number}",
         origin=release.source,
         rolled_back_from=history[-1].source if history else None,

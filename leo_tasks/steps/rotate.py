@@ -34,10 +34,10 @@ from ..commands.compose import Project
 from ..envfile import EnvFile
 from ..errors import LeoError, StepFailed, UndoFailed, annotated
 from ..facts import ComposeModel, Container
-from ..layout import WEB_PORT, WEB_SERVICE, AppPaths
-from . import images, lock, releases
-from .app import AppFiles, stage
-from .base import Host, read_file
+from ..layout import AppPaths
+from . import images, lock, releases, webport
+from .app import AppFiles, Staged, stage
+from .base import Host, read_file, read_files
 from .containers import compose_model, containers, describe
 from .health import HealthPolicy, wait_ready, web_policy
 from .serving import Switch, await_ready, drain, restored_message, retire, switch_upstream
@@ -64,34 +64,51 @@ class App:
     project: Project
     model: ComposeModel
     settings: AppSettings
+    # The port nginx and the health checks use: LEO_WEB_PORT, else found in the web
+    # image once it is on the host (webport.resolve).
+    port: int | None = None
+
+    @property
+    def web(self) -> str:
+        return self.settings.web_service
 
     @property
     def rotated(self) -> tuple[str, ...]:
         """Services replaced side by side: web, then LEO_ROTATE_SERVICES."""
         extra = [s for s in self.settings.rotate_services if s in self.model.services]
-        return (WEB_SERVICE, *extra)
+        return (self.web, *extra)
 
     @property
     def networks(self) -> list[str]:
-        return self.model.reachable_networks(WEB_SERVICE)
+        return self.model.reachable_networks(self.web)
+
+    @property
+    def web_port(self) -> int:
+        assert self.port is not None, "webport.resolve(app) first"
+        return self.port
 
     def web_policy(self) -> HealthPolicy:
-        return web_policy(self.settings, self.networks)
+        return web_policy(self.settings, self.networks, self.web_port)
 
     def service_policy(self) -> HealthPolicy:
         return HealthPolicy(http=False, timeout=self.settings.health_timeout)
 
 
-def load_app(host: Host, paths: AppPaths, project: Project | None = None) -> App:
-    """Read the app as compose resolves it; refuse (exit 2) what cannot be rotated."""
-    project = project or Project.live(paths)
-    # The env file first: leo's parser names a bad line without its value;
-    # compose's error would quote the value (a secret) in a CI log.
-    env = EnvFile.parse(read_file(host, paths.env_file) or "").values()
-    settings = AppSettings.from_env(env)
-    model = compose_model(host, project)
-    rotatable.check(model, WEB_SERVICE, settings.rotate_services)
-    return App(project, model, settings)
+def load_app(host: Host, paths: AppPaths, staged: Staged | None = None) -> App:
+    """Read the app as compose resolves it; refuse (exit 2) what cannot be rotated.
+
+    `staged`: a rotate's files and settings; without it, the live ones.
+    """
+    if staged is None:
+        live = read_files(host, [paths.env_file, paths.override_file])
+        # The env file first: leo's parser names a bad line without its value;
+        # compose's error would quote the value (a secret) in a CI log.
+        env = EnvFile.parse(live[paths.env_file] or "").values()
+        project = Project.live(paths, has_override=live[paths.override_file] is not None)
+        staged = Staged(project, AppSettings.from_env(env), {})
+    model = compose_model(host, staged.project)
+    rotatable.check(model, staged.settings.web_service, staged.settings.rotate_services)
+    return App(staged.project, model, staged.settings)
 
 
 def rotate(
@@ -114,19 +131,26 @@ def rotate(
         run = _Run(host, paths, lease, note)
         run.provenance = {"origin": origin, "rolled_back_from": rolled_back_from}
         try:
-            project = stage(host, paths, files or AppFiles())
-            return run.deploy(project, files.nginx_site if files else None)
+            staged = stage(host, paths, files or AppFiles())
+            run.candidates = _candidates(staged.project)
+            return run.deploy(staged, files.nginx_site if files else None)
         except LeoError as exc:
             raise run.failed(exc) from exc
         except BaseException:  # interrupted, or a bug: still put back what we changed
             run.failed(LeoError("interrupted"))
             raise
         finally:
-            if run.drop_candidate and files is not None and files.compose is not None:
-                # Moved into place on success; any other end of the run drops it
+            if run.drop_candidate and run.candidates:
+                # Moved into place on success; any other end of the run drops them
                 # (over a lost link it cannot: the next rotate's sweep will).
                 with contextlib.suppress(LeoError):
-                    host.remote.run(fs.remove_file(paths.candidate_compose_file), check=False)
+                    host.remote.run(["rm", "-f", "--", *run.candidates], check=False)
+
+
+def _candidates(project: Project) -> list[str]:
+    """The files of `project` that are a run's candidates, not the live ones."""
+    live = (project.paths.compose_file, project.paths.override_file)
+    return [f for f in (project.file, project.override) if f and f not in live]
 
 
 class _Run:
@@ -144,20 +168,22 @@ class _Run:
         # False when the candidate compose file must stay: this run lost its lock
         # (another run may be using it), or installing it after the switch failed.
         self.drop_candidate = True
+        self.candidates: list[str] = []  # the candidate files this run uploaded
 
-    def deploy(self, project: Project, site: str | None) -> RotateResult:
+    def deploy(self, staged: Staged, site: str | None) -> RotateResult:
         host, paths = self.host, self.paths
         with host.step("read app") as line:
-            app = load_app(host, paths, project)
-            line.outcome = f"services: {', '.join(sorted(app.model.services))}"
-        images.pull(host, project, app.model, app.settings)
-        _remove_temp_files(host, paths, staged=project.file != paths.compose_file)
+            app = load_app(host, paths, staged)
+            line.outcome = f"services: {', '.join(sorted(app.model.services))}; web: {app.web}"
+        images.pull(host, app.project, app.model, app.settings)
+        app = webport.resolve(host, app)
+        _remove_temp_files(host, paths, keep=self.candidates)
         found = containers(host, paths.app)
         leftovers = [c for c in found if c.service in app.rotated and c.status in LEFTOVER_STATES]
         if leftovers:
             _remove(host, leftovers, f"remove leftovers {', '.join(c.name for c in leftovers)}")
         current = [c for c in found if c not in leftovers]
-        running_web = [c for c in current if c.service == WEB_SERVICE and c.running]
+        running_web = [c for c in current if c.service == app.web and c.running]
         self.before, self.serving = current, bool(running_web)
 
         self.lease.check()
@@ -170,7 +196,7 @@ class _Run:
 
     def _first_deploy(self, app: App, site: str | None) -> tuple[RotateResult, Switch]:
         host, paths = self.host, self.paths
-        replicas = app.model.replicas(WEB_SERVICE)
+        replicas = app.model.replicas(app.web)
         with host.step("first deploy: start all services") as line:
             # Compose's own ordering: dependencies first, migrations
             # (service_completed_successfully) run to completion before web.
@@ -180,28 +206,28 @@ class _Run:
             host.remote.run(
                 compose.up(
                     app.project,
-                    scale={WEB_SERVICE: replicas},
+                    scale={app.web: replicas},
                     no_recreate=any(c.running for c in self.before or []),
                 ),
                 timeout=app.settings.command_timeout + app.settings.release_timeout,
             )
             started = [c for c in containers(host, paths.app) if c.service in app.rotated]
-            web = [c for c in started if c.service == WEB_SERVICE]
+            web = [c for c in started if c.service == app.web]
             line.outcome = ", ".join(describe(c) for c in web) or "no web container"
         if len(web) < replicas:
             raise StepFailed(
-                f"docker compose created {len(web)} web containers on {host.name}, "
+                f"docker compose created {len(web)} {app.web} containers on {host.name}, "
                 f"{replicas} expected"
             )
         # Every web container must be ready, a crashed one included: a first
         # deploy that serves 502 is a failed deploy.
         ready = await_ready(host, [c.id for c in web], app.web_policy())
-        others = [c.id for c in started if c.service != WEB_SERVICE]
+        others = [c.id for c in started if c.service != app.web]
         if others:
             await_ready(host, others, app.service_policy(), title="wait until services are ready")
         self.lease.check()
         switch = switch_upstream(
-            host, paths, ready, networks=app.networks, port=WEB_PORT, site=site
+            host, paths, ready, networks=app.networks, port=app.web_port, site=site
         )
         return RotateResult(first_deploy=True, started=[c.name for c in ready]), switch
 
@@ -236,14 +262,14 @@ class _Run:
         for service in app.rotated:
             old = [c for c in current if c.service == service]
             new[service] = _start_beside(host, app, service, old)
-        ready = await_ready(host, [c.id for c in new[WEB_SERVICE]], app.web_policy())
+        ready = await_ready(host, [c.id for c in new[app.web]], app.web_policy())
         others = [c.id for s in app.rotated[1:] for c in new[s]]
         if others:
             await_ready(host, others, app.service_policy(), title="wait until services are ready")
 
         self.lease.check()
         switch = switch_upstream(
-            host, paths, ready, networks=app.networks, port=WEB_PORT, site=site
+            host, paths, ready, networks=app.networks, port=app.web_port, site=site
         )
         return RotateResult(started=[c.name for cs in new.values() for c in cs]), switch
 
@@ -291,21 +317,22 @@ class _Run:
             attempt(_update, host, app, converge)
         advice = f"fix the cause, then `leo rotate --app {paths.app}` finishes the job"
         installed = True
-        if app.project.file != paths.compose_file:
+        if self.candidates:
             try:
-                _install_compose_file(host, paths, app.project)
+                _install_candidates(host, paths, app.project)
             except LeoError as exc:
                 # The candidate stays; a release recorded now would name the old file.
                 installed, self.drop_candidate = False, False
-                problems.append(f"its compose file could not be installed: {exc}")
+                problems.append(f"its compose files could not be installed: {exc}")
                 advice = "no release was recorded: fix the cause, then run the same deploy again"
         if installed:
             try:
                 running = [c for c in containers(host, paths.app) if c.running]
                 compose_text = read_file(host, paths.compose_file) or ""
                 refs = {name: spec.get("image", "") for name, spec in model.services.items()}
+                web = {"service": app.web, "port": app.web_port}
                 recorded = releases.record(
-                    host, paths, compose_text, running, refs, self.note, **self.provenance
+                    host, paths, compose_text, running, refs, self.note, web=web, **self.provenance
                 )
                 result.release = recorded.number
             except LeoError as exc:
@@ -348,8 +375,10 @@ class AfterSwitch(LeoError):
     """The new release serves, but a step after the switch failed."""
 
 
-def _remove_temp_files(host: Host, paths: AppPaths, *, staged: bool) -> None:
-    also = [] if staged else [paths.candidate_compose_file]  # a killed deploy's
+def _remove_temp_files(host: Host, paths: AppPaths, *, keep: list[str]) -> None:
+    # A killed deploy's candidates, unless they are this run's.
+    candidates = [paths.candidate_compose_file, paths.candidate_override_file]
+    also = [c for c in candidates if c not in keep]
     found = host.remote.run(fs.remove_temp_files(paths.dir, also=also), check=False).stdout.split()
     if found:
         host.note(f"removed {len(found)} temp files left by an interrupted run")
@@ -399,11 +428,19 @@ def _update(host: Host, app: App, services: list[str]) -> None:
         )
 
 
-def _install_compose_file(host: Host, paths: AppPaths, project: Project) -> None:
-    with host.step("install docker-compose.yml"):
-        host.remote.run(
-            fs.install_candidate(project.file, paths.compose_file, paths.previous_compose_file)
-        )
+def _install_candidates(host: Host, paths: AppPaths, project: Project) -> None:
+    """Move the run's candidate files into place (one command: both or, on a failure
+    half-way, the error says so and the next deploy writes both again)."""
+    moves = []
+    names = []
+    if project.file != paths.compose_file:
+        moves.append((project.file, paths.compose_file, paths.previous_compose_file))
+        names.append("docker-compose.yml")
+    if project.override and project.override != paths.override_file:
+        moves.append((project.override, paths.override_file, paths.previous_override_file))
+        names.append(paths.override_file.rsplit("/", 1)[-1])
+    with host.step(f"install {' and '.join(names)}"):
+        host.remote.run(fs.install_candidates(moves))
 
 
 def _remove(host: Host, items: list[Container], title: str) -> None:

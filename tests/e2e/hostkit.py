@@ -258,7 +258,14 @@ def set_env(leo: Leo, app: str, name: str, value: str) -> subprocess.CompletedPr
     return leo("env.set", "--app", app, "--host", "testhost", "--name", name, "--value", value)
 
 
-APP_FILES = ("docker-compose.yml", "nginx.conf", "upstream.conf", "env", "tls.conf")
+APP_FILES = (
+    "docker-compose.yml",
+    "docker-compose.leo.yml",
+    "nginx.conf",
+    "upstream.conf",
+    "env",
+    "tls.conf",
+)
 
 
 def app_files(app: str) -> dict[str, bytes]:

@@ -25,9 +25,8 @@ def test_bad_app_name_is_refused_and_changes_nothing(leo, deploy_host, name):
 @pytest.mark.parametrize(
     ("extra", "reason"),
     [
-        ("    ports: ['8080:5000']", "publishes ports"),
-        ("    container_name: fixed", "container_name"),
         ("    network_mode: host", "network_mode: host"),
+        ("    network_mode: none", "network_mode: none"),
     ],
 )
 def test_compose_that_cannot_rotate_is_refused(leo, app, tmp_path, extra, reason):
@@ -64,6 +63,7 @@ def test_create_with_image_writes_the_app(leo, app):
     root = APPS / app
     assert sorted(os.listdir(root)) == [
         ".leo",
+        "docker-compose.leo.yml",
         "docker-compose.yml",
         "env",
         "letsencrypt",

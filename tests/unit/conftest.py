@@ -42,8 +42,10 @@ needs_compose = pytest.mark.skipif(
 )
 
 
-def compose_config_json(directory: Path, file: Path, *profiles: str) -> dict:
-    """What the real `docker compose config` makes of `file` (only reads files: no engine)."""
+def compose_config_json(directory: Path, file: Path | list[Path], *profiles: str) -> dict:
+    """What the real `docker compose config` makes of `file` (several: merged in order, as
+    `-f a -f b`; only reads files: no engine)."""
+    files = file if isinstance(file, list) else [file]
     result = subprocess.run(
         [
             "docker",
@@ -54,8 +56,7 @@ def compose_config_json(directory: Path, file: Path, *profiles: str) -> dict:
             "leo-unit",
             "--project-directory",
             str(directory),
-            "--file",
-            str(file),
+            *(arg for f in files for arg in ("--file", str(f))),
             *(arg for profile in profiles for arg in ("--profile", profile)),
             "config",
             "--format",

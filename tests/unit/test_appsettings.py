@@ -24,7 +24,53 @@ def test_all_settings():
             "LEO_ROTATE_SERVICES": "worker,scheduler",
         }
     )
-    assert settings == AppSettings("/health?full=1", 120.0, 0.5, ("worker", "scheduler"))
+    assert settings == AppSettings(
+        health_path="/health?full=1",
+        health_timeout=120.0,
+        drain_seconds=0.5,
+        rotate_services=("worker", "scheduler"),
+    )
+
+
+def test_web_service_and_port_default_to_web_and_the_image():
+    settings = AppSettings.from_env({})
+    assert (settings.web_service, settings.web_port) == ("web", None)
+
+
+def test_web_service_and_port_settings():
+    settings = AppSettings.from_env(
+        {"LEO_WEB_SERVICE": " app ", "LEO_WEB_PORT": "8000", "LEO_ROTATE_SERVICES": "app,worker"}
+    )
+    assert (settings.web_service, settings.web_port) == ("app", 8000)
+    assert settings.rotate_services == ("worker",)  # the web service is rotated anyway
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"LEO_WEB_PORT": "http"}, "LEO_WEB_PORT must be a TCP port number (1-65535), not 'http'"),
+        ({"LEO_WEB_PORT": "0"}, "not '0'"),
+        ({"LEO_WEB_PORT": "65536"}, "not '65536'"),
+        ({"LEO_WEB_PORT": "-1"}, "not '-1'"),
+        ({"LEO_WEB_PORT": "80.5"}, "not '80.5'"),
+        ({"LEO_WEB_SERVICE": "bad name"}, "LEO_WEB_SERVICE: invalid service name 'bad name'"),
+        ({"LEO_WEB_SERVICE": "-x"}, "LEO_WEB_SERVICE: invalid service name '-x'"),
+    ],
+)
+def test_bad_web_settings_are_refused_naming_the_setting(env, message):
+    with pytest.raises(InvalidInput) as info:
+        AppSettings.from_env(env)
+    assert message in str(info.value)
+
+
+def test_env_set_refuses_a_bad_setting_but_not_a_partial_registry_login():
+    from leo_tasks.appsettings import check_setting
+
+    with pytest.raises(InvalidInput, match="LEO_WEB_PORT"):
+        check_setting("LEO_WEB_PORT", "eighty")
+    check_setting("LEO_WEB_PORT", "8080")
+    check_setting("LEO_REGISTRY", "registry.example.com")  # the other two come next
+    check_setting("ANYTHING", "goes")
 
 
 @pytest.mark.parametrize(

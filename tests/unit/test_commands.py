@@ -22,6 +22,8 @@ BASE = [
     "/home/leo-deploy/apps/shop",
     "--file",
     "/home/leo-deploy/apps/shop/docker-compose.yml",
+    "--file",
+    "/home/leo-deploy/apps/shop/docker-compose.leo.yml",
 ]
 
 
@@ -120,6 +122,8 @@ def test_compose_builders_follow_the_app_paths():
         "/home/leo-deploy/apps/my_app-2",
         "--file",
         "/home/leo-deploy/apps/my_app-2/docker-compose.yml",
+        "--file",
+        "/home/leo-deploy/apps/my_app-2/docker-compose.leo.yml",
     ]
 
 
@@ -176,6 +180,12 @@ def test_project_directory_is_the_files_directory(compose_file, directory):
 def test_a_service_named_like_a_flag_stays_a_name():
     # Compose refuses such a name anyway; `--` keeps the argv honest regardless.
     assert localcompose.build("c.yml", "--pull")[-2:] == ["--", "--pull"]
+
+
+def test_an_app_without_leos_override_yet_runs_its_compose_file_alone():
+    # Made by a leo before the override existed: the next rotate writes one.
+    old = compose.Project.live(AppPaths("shop"), has_override=False)
+    assert compose.base(old) == BASE[:-2]
 
 
 # ---- docker ------------------------------------------------------------------
@@ -420,3 +430,30 @@ def test_temp_file_sweep_spares_fresh_files_and_takes_a_killed_deploys_candidate
     found = subprocess.run(argv, capture_output=True, text=True, check=True).stdout.split()
     assert sorted(found) == sorted([str(stale), str(candidate)])
     assert fresh.exists() and mine.exists() and not stale.exists() and not candidate.exists()
+
+
+def test_read_many_reads_what_exists_whatever_bytes_it_holds(tmp_path):
+    from leo_tasks.facts import parse_files
+
+    nasty = "a\x1eb\n\nlast line without newline é"
+    (tmp_path / "one").write_text(nasty)
+    (tmp_path / "empty").write_text("")
+    names = [str(tmp_path / n) for n in ("one", "missing", "empty")]
+    done = subprocess.run(fs.read_many(names), capture_output=True, text=True, check=True)
+    assert parse_files(done.stdout) == {names[0]: nasty, names[2]: ""}
+
+
+def test_install_candidates_keeps_the_previous_files_and_moves_each_into_place(tmp_path):
+    live, candidate, previous = (tmp_path / n for n in ("live", "candidate", "previous"))
+    new_live, new_candidate, new_previous = (tmp_path / n for n in ("l2", "c2", "p2"))
+    live.write_text("old")
+    candidate.write_text("new")
+    new_candidate.write_text("first")  # no live file yet: nothing to keep
+    moves = [
+        (str(candidate), str(live), str(previous)),
+        (str(new_candidate), str(new_live), str(new_previous)),
+    ]
+    subprocess.run(fs.install_candidates(moves), check=True)
+    assert (live.read_text(), previous.read_text()) == ("new", "old")
+    assert new_live.read_text() == "first" and not new_previous.exists()
+    assert not candidate.exists() and not new_candidate.exists()

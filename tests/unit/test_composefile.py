@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from leo_tasks import composeyaml
-from leo_tasks.composefile import check, default_compose, images_in_compose, pin_images
+from leo_tasks.composefile import check as check_any
+from leo_tasks.composefile import default_compose, images_in_compose
 from leo_tasks.errors import InvalidInput
 
 from .conftest import compose_config_json, needs_compose
@@ -23,6 +23,11 @@ services:
     image: shop:1
     env_file: [./env]
 """
+
+
+def check(text: str, *, source: str = "compose file", web: str | None = "web"):
+    """The check `leo create` runs: the app's web service known (`web` unless said)."""
+    return check_any(text, source=source, web=web)
 
 
 def compose_config(tmp_path: Path, text: str, *profiles: str) -> dict:
@@ -42,24 +47,6 @@ def test_good_file_passes_without_warnings():
     ("web", "reasons"),
     [
         (
-            "    ports: ['8080:5000']\n",
-            ["publishes ports", "two web containers side by side", "remove `ports:`"],
-        ),
-        ("    ports: ['127.0.0.1:8080:5000']\n", ["publishes ports on the host"]),
-        ("    ports: ['8080:5000/tcp']\n", ["publishes ports on the host (8080:5000/tcp)"]),
-        ("    ports: ['8080-8081:5000']\n", ["publishes ports"]),
-        ("    ports: ['[::1]:8080:5000']\n", ["publishes ports"]),
-        ("    ports: ['${PORT}:5000']\n", ["publishes ports"]),
-        ("    ports: [{target: 5000, published: 8080}]\n", ["publishes ports"]),
-        ("    ports: [{target: 5000, published: '8080'}]\n", ["published: 8080"]),
-        # YAML 1.1 reads these as base-60 numbers; compose (YAML 1.2) as "host:container".
-        ("    ports: [3000:30]\n", ["publishes ports on the host (3000:30)"]),
-        ("    ports:\n      - 5000\n      - 22:22\n", ["(22:22)"]),
-        (
-            "    container_name: shop-web\n",
-            ["sets container_name", "cannot share one name", "Remove container_name"],
-        ),
-        (
             "    network_mode: host\n",
             ["network_mode: host", "needs a bridge network", "Remove network_mode"],
         ),
@@ -67,7 +54,7 @@ def test_good_file_passes_without_warnings():
         ("    network_mode: 'service:db'\n", ["network_mode: service:db"]),
     ],
 )
-def test_refuses_what_pins_web_to_one_instance(web, reasons):
+def test_refuses_what_no_override_can_fix_on_web(web, reasons):
     text = f"services:\n  web:\n    image: shop:1\n    env_file: ./env\n{web}"
     with pytest.raises(InvalidInput) as info:
         check(text, source="shop/docker-compose.yml")
@@ -75,6 +62,36 @@ def test_refuses_what_pins_web_to_one_instance(web, reasons):
     assert message.startswith("shop/docker-compose.yml: service web ")
     for reason in reasons:
         assert reason in message
+
+
+@pytest.mark.parametrize(
+    ("web", "dropped"),
+    [
+        ("    ports: ['8080:5000']\n", "`ports:` 8080:5000"),
+        ("    ports: ['127.0.0.1:8080:5000']\n", "`ports:` 127.0.0.1:8080:5000"),
+        (
+            "    ports: [{target: 5000, published: 8080}]\n",
+            "`ports:` {target: 5000, published: 8080}",
+        ),
+        # YAML 1.1 reads this as a base-60 number; compose (YAML 1.2) as "host:container".
+        ("    ports: [3000:30]\n", "`ports:` 3000:30"),
+        ("    ports: ['5000']\n", "`ports:` 5000"),
+        ("    container_name: shop-web\n", "`container_name: shop-web`"),
+    ],
+)
+def test_what_the_override_drops_on_web_is_said_not_refused(web, dropped):
+    text = f"services:\n  web:\n    image: shop:1\n    env_file: ./env\n{web}"
+    (warning,) = check(text).warnings
+    assert warning.startswith(f"service web: on the host, leo's override drops {dropped}")
+    assert warning.endswith("Your file stays as it is.")
+
+
+def test_without_the_web_service_known_only_the_general_checks_run():
+    # `leo deploy` checks the web service on the host, where the app's settings are.
+    text = "services:\n  app:\n    image: x\n    network_mode: host\n    ports: ['80:80']\n"
+    assert check(text, web=None).warnings == []
+    with pytest.raises(InvalidInput, match="service app uses network_mode: host"):
+        check(text, web="app")
 
 
 @pytest.mark.parametrize(
@@ -114,13 +131,16 @@ def test_refuses_malformed_files(text, message):
     assert message in str(info.value)
 
 
-def test_missing_web_message_says_why():
+def test_missing_web_message_says_how_to_name_it():
     with pytest.raises(InvalidInput) as info:
         check("services:\n  api:\n    image: x\n")
     assert str(info.value) == (
-        "compose file has no `web` service: leo serves the `web` service through nginx "
-        "(on port 5000)"
+        "compose file has no `web` service: leo serves the app's web service through nginx "
+        "(pass `--web-service NAME` to `leo create`; `leo env.set --app APP "
+        "LEO_WEB_SERVICE=NAME` changes it)"
     )
+    with pytest.raises(InvalidInput, match="has no `frontend` service"):
+        check("services:\n  api:\n    image: x\n", web="frontend")
 
 
 @pytest.mark.parametrize(
@@ -181,12 +201,14 @@ def test_default_compose_passes_check_and_keeps_the_image_exactly(image):
     assert result.services == ["web"]
     assert result.warnings == []
     web = yaml.safe_load(text)["services"]["web"]
-    assert web == {
-        "image": image,
-        "env_file": ["./env"],
-        "restart": "unless-stopped",
-        "expose": ["5000"],
-    }
+    assert web == {"image": image, "env_file": ["./env"], "restart": "unless-stopped"}
+
+
+def test_default_compose_names_the_web_service_and_port_it_is_given():
+    text = default_compose("shop:1", web="app", port=8000)
+    assert "nginx sends requests to app on port 8000" in text
+    assert check(text, web="app").services == ["app"]
+    assert yaml.safe_load(text)["services"]["app"]["expose"] == ["8000"]
 
 
 @pytest.mark.parametrize(
@@ -218,7 +240,7 @@ def test_accepts_compose_yaml_tags(tag):
 
 # ---- ports: a container port alone is allowed, with a warning --------------------
 
-RANDOM_PORT = "on a random host port: that port reaches web directly, bypassing nginx"
+RANDOM_PORT = "on the host, leo's override drops `ports:`"
 CONTAINER_ONLY_PORTS = [
     "[{target: 5000}]",
     "['5000']",
@@ -231,10 +253,9 @@ CONTAINER_ONLY_PORTS = [
 
 
 @pytest.mark.parametrize("ports", CONTAINER_ONLY_PORTS)
-def test_container_port_without_host_port_is_allowed_with_a_warning(ports):
+def test_container_port_without_host_port_is_dropped_too(ports):
     result = check(f"services:\n  web:\n    image: x\n    env_file: ./env\n    ports: {ports}\n")
     (warning,) = result.warnings
-    assert warning.startswith("service web publishes container port ")
     assert RANDOM_PORT in warning
 
 
@@ -273,25 +294,11 @@ def test_refuses_extends_from_another_file(service):
     )
 
 
-@pytest.mark.parametrize("service", ["web", "worker", "migrate"])
-def test_refuses_build_without_image_on_any_service(service):
-    text = GOOD + "  migrate:\n    image: shop:1\n"
-    text = text.replace(f"  {service}:\n    image: shop:1\n", f"  {service}:\n    build: .\n")
-    with pytest.raises(InvalidInput) as info:
-        check(text, source="c.yml")
-    message = str(info.value)
-    assert message.startswith(f"c.yml: service {service} has `build:` and no `image:`")
-    assert "no build context" in message
-    assert "build the image and push it to a registry" in message
-
-
-def test_build_with_image_is_allowed_with_a_warning():
-    text = GOOD + "  migrate:\n    image: registry.example.com/shop:1\n    build: {context: .}\n"
-    assert check(text).warnings == [
-        "service migrate has `build:`: the host does not build it (it only has the compose "
-        "file) and uses the image registry.example.com/shop:1 as named: build and push it "
-        "before deploying"
-    ]
+@pytest.mark.parametrize("service", ["web", "worker"])
+def test_build_without_image_passes_the_check(service):
+    # `leo deploy --build` builds it; without --build the host refuses it (override.plan).
+    text = GOOD.replace(f"  {service}:\n    image: shop:1\n", f"  {service}:\n    build: .\n")
+    assert check(text).services == ["web", "worker"]
 
 
 def test_refuses_profiles_on_web():
@@ -325,22 +332,14 @@ def extended(base: str = "", web: str = "", extends: str = "base") -> str:
 @pytest.mark.parametrize(
     ("text", "reason"),
     [
-        (extended(base="    container_name: shop\n"), "sets container_name"),
         (extended(base="    network_mode: host\n"), "network_mode: host"),
-        (extended(base="    ports: ['8080:5000']\n"), "publishes ports on the host (8080:5000)"),
         (extended(base="    profiles: [dev]\n"), "has profiles (dev)"),
-        # compose concatenates ports: web's own container port does not hide the base's.
-        (
-            extended(base="    ports: ['8080:5000']\n", web="    ports: ['5000']\n"),
-            "publishes ports on the host (8080:5000)",
-        ),
-        (extended(base="    container_name: shop\n", extends="{service: base}"), "container_name"),
+        (extended(base="    network_mode: host\n", extends="{service: base}"), "network_mode"),
         # Two levels: web -> mid -> base.
         (
             extended(base="    network_mode: host\n  mid:\n    extends: base\n", extends="mid"),
             "network_mode: host",
         ),
-        (extended(web="    ports: !override ['80:5000']\n"), "publishes ports on the host"),
     ],
 )
 def test_extends_web_inherits_what_pins_it(text, reason):
@@ -408,6 +407,23 @@ def test_refuses_extends_that_compose_could_not_resolve(text, message):
     assert str(info.value).startswith(message)
 
 
+@pytest.mark.parametrize(
+    ("text", "dropped"),
+    [
+        (extended(base="    container_name: shop\n"), "`container_name: shop`"),
+        # compose concatenates ports: web's own container port does not hide the base's.
+        (
+            extended(base="    ports: ['8080:5000']\n", web="    ports: ['5000']\n"),
+            "`ports:` 8080:5000, 5000",
+        ),
+        (extended(web="    ports: !override ['80:5000']\n"), "`ports:` 80:5000"),
+    ],
+)
+def test_extends_web_inherits_what_the_override_drops(text, dropped):
+    (warning,) = check(text).warnings
+    assert f"leo's override drops {dropped}" in warning
+
+
 def test_warnings_come_from_the_effective_web():
     # env_file and ports come from the base; both warnings still apply to web.
     text = "services:\n  base:\n    image: x\n    ports: ['5000']\n  web:\n    extends: base\n"
@@ -443,10 +459,8 @@ def test_merge_keys_may_be_overridden():
     assert check(text).warnings == []
 
 
-# ---- pin_images: a release's compose file with its exact images --------------------
+# ---- a file with compose's merge tags ----------------------------------------------
 
-HEADER = "# Rollback to release 3 (images pinned by leo).\n"
-PINS = {"web": "leo/shop/web:release-3", "worker": "leo/shop/worker:release-3"}
 WITH_MERGE_TAGS = """\
 x-common: &common
   restart: unless-stopped
@@ -481,55 +495,6 @@ services:
   db:
     image: postgres:16
 """
-
-
-def test_pin_images_sets_each_image_and_keeps_the_merge_tags():
-    pinned = pin_images(WITH_MERGE_TAGS, {**PINS, "gone": "x:1"}, HEADER)
-    assert pinned.startswith(HEADER)
-    services = composeyaml.load(pinned)["services"]
-    for name, reference in PINS.items():
-        assert services[name]["image"] == reference
-        assert services[name]["pull_policy"] == "never"
-    assert services["db"] == {"image": "postgres:16"}  # not pinned: as it was
-    assert "gone" not in services
-    web = services["web"]
-    assert web["ports"] == composeyaml.Tagged("!reset", [])
-    assert web["container_name"] == composeyaml.Tagged("!reset", None)
-    assert web["environment"].tag == "!override"
-    assert web["environment"].value["DEBUG"] == "yes"  # compose's reading, not YAML 1.1's
-    assert web["stop_grace_period"] == composeyaml.Tagged("!override", "10s")
-    assert "cpu_shares: !override 512\n" in pinned  # a number stays a number
-    assert services["worker"]["ports"] == ["3000:30"]
-
-
-@pytest.mark.parametrize(
-    "text",
-    [
-        "services:\n  web: [unclosed\n",
-        "services:\n  web:\n    image: !python/name:os.system x\n",
-        "services:\n  web:\n    image: !custom x\n",
-        "services: [web]\n",
-        "just text\n",
-    ],
-)
-def test_pin_images_refuses_what_it_cannot_read(text):
-    with pytest.raises(InvalidInput, match=r"^the release's compose file "):
-        pin_images(text, PINS, HEADER)
-
-
-@needs_compose
-def test_compose_reads_the_pinned_file_as_the_original_but_for_the_images(tmp_path):
-    original = compose_config(tmp_path, WITH_MERGE_TAGS)["services"]
-    pinned = compose_config(tmp_path, pin_images(WITH_MERGE_TAGS, PINS, HEADER))["services"]
-    assert set(pinned) == set(original)
-    for name, service in pinned.items():
-        expected = dict(original[name])
-        if name in PINS:
-            expected.update(image=PINS[name], pull_policy="never")
-        assert service == expected, name
-    # The merge tags did their work in both: web kept none of base's pinning settings.
-    assert "ports" not in pinned["web"] and "container_name" not in pinned["web"]
-    assert pinned["web"]["environment"]["DEBUG"] == "yes"
 
 
 # ---- images_in_compose: what `leo deploy --push` may send ---------------------------

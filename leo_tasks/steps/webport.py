@@ -1,0 +1,69 @@
+"""The port nginx sends an app's requests to, inside its web containers.
+
+LEO_WEB_PORT (`leo create --port`) when set. Otherwise the web image says it,
+as Dokku reads it: its single EXPOSEd TCP port, else 5000 (the original
+leo's fixed port). An image that EXPOSEs several TCP ports is refused before
+anything changes: leo cannot guess which one serves HTTP.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from typing import TYPE_CHECKING
+
+from ..appsettings import WEB_PORT_SETTING
+from ..commands import docker
+from ..errors import InvalidInput
+from ..layout import WEB_PORT
+from .base import Host
+
+if TYPE_CHECKING:
+    from .rotate import App
+
+
+def exposed_tcp_ports(text: str) -> list[int]:
+    """The TCP ports of `docker image inspect`'s `{{json .Config.ExposedPorts}}`."""
+    try:
+        raw = json.loads(text or "null")
+    except json.JSONDecodeError:
+        return []
+    ports = []
+    for key in raw or {}:
+        number, _, proto = str(key).partition("/")
+        if (proto or "tcp") == "tcp" and number.isdigit():
+            ports.append(int(number))
+    return sorted(set(ports))
+
+
+def choose(exposed: list[int], *, image: str, web: str, app: str) -> tuple[int, str]:
+    """The port and how it was found, from the image's EXPOSEd TCP ports."""
+    if not exposed:
+        return WEB_PORT, f"the default: {image} EXPOSEs no port"
+    if len(exposed) == 1:
+        return exposed[0], f"EXPOSE of {image}"
+    raise InvalidInput(
+        f"the image of service {web} ({image}) EXPOSEs several ports "
+        f"({', '.join(map(str, exposed))}), and leo cannot tell which one serves HTTP: "
+        f"set it with `leo env.set --app {app} {WEB_PORT_SETTING}=PORT`"
+    )
+
+
+def resolve(host: Host, app: App) -> App:
+    """`app` with its web port: LEO_WEB_PORT, else found in the web image (on the host by
+    now: after the pull)."""
+    if app.settings.web_port is not None:
+        return dataclasses.replace(app, port=app.settings.web_port)
+    image = str((app.model.services.get(app.web) or {}).get("image") or "")
+    with host.step("find web port") as line:
+        if not image:
+            port, how = WEB_PORT, f"the default: service {app.web} names no image"
+        else:
+            result = host.remote.run(docker.exposed_ports(image), check=False)
+            if not result.ok:  # compose up reports a missing image better than we can
+                port, how = WEB_PORT, f"the default: {image} is not on the host"
+            else:
+                exposed = exposed_tcp_ports(result.stdout.strip())
+                port, how = choose(exposed, image=image, web=app.web, app=app.project.app)
+        line.outcome = f"{port} ({how}; {WEB_PORT_SETTING} sets it)"
+    return dataclasses.replace(app, port=port)
