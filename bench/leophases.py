@@ -38,7 +38,9 @@ COMMAND_MARK = "] $ "
 
 # Display order; `total` is the wall time of the leo process.
 PHASES = (
+    "build here",
     "connect",
+    "push images",
     "upload",
     "read app",
     "pull images",
@@ -55,7 +57,11 @@ PHASES = (
 
 def classify(step: str) -> str:
     """The phase a step (the text before `: outcome`) belongs to."""
-    if step.startswith("upload "):
+    if step.startswith("tagged leo-"):  # `[build <service>] tagged <image> (Ns)`
+        return "build here"
+    if step.startswith("push "):
+        return "push images"
+    if step.startswith("upload ") or step.startswith("write docker-compose.leo.yml"):
         return "upload"
     if step.startswith("read app"):
         return "read app"

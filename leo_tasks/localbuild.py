@@ -35,7 +35,7 @@ from typing import Any
 
 from .commands import docker, localcompose
 from .errors import InvalidInput, LeoError
-from .imagetags import COMPONENT, component
+from .imagetags import COMPONENT, built_repository
 from .localdocker import LocalDocker
 
 # The last lines of a failed build that its error quotes: BuildKit prints the
@@ -117,7 +117,7 @@ def built_reference(app: str, service: str, image_id: str) -> str:
     if not IMAGE_ID.fullmatch(image_id):
         raise ValueError(f"not an image ID (sha256:<64 hex digits>): {image_id!r}")
     digits = image_id.removeprefix("sha256:")[:TAG_DIGITS]
-    return f"leo-{component(app)}-{component(service)}:{digits}"
+    return f"{built_repository(app, service)}:{digits}"
 
 
 def build(
@@ -153,6 +153,7 @@ def build(
     built: list[Built] = []
     for service in services:
         argv = localcompose.build(path, service)
+        started = time.monotonic()
         try:
             exited, tail = _stream(argv, f"[build {service}] ", out, deadline)
         except _TimedOut:
@@ -174,7 +175,8 @@ def build(
         tagged = _quick(docker.tag(image.id, reference), QUICK_TIMEOUT, f"tagging {reference}")
         if tagged.returncode != 0:
             raise LeoError(f"`docker image tag` failed on this machine: {tagged.stderr.strip()}")
-        out(f"[build {service}] tagged {reference}")
+        # As leo's step lines end: with the seconds it took (bench/leophases.py reads them).
+        out(f"[build {service}] tagged {reference} ({time.monotonic() - started:.2f}s)")
         built.append(Built(service, reference, image.id))
     return built
 

@@ -9,16 +9,18 @@ import it into your own tasks.py with `from leo_tasks import ns`.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
 
 from invoke import Collection, Exit
 
-from . import validate
+from . import localbuild, validate
+from .appsettings import web_port
 from .errors import InvalidInput
 from .fleet import Done, Fleet, conclude
-from .layout import AppPaths
-from .localdocker import LocalDocker
+from .layout import WEB_SERVICE, AppPaths
+from .localdocker import LocalDocker, LocalImage
 from .push_tasks import push
 from .remote import stdin_is_tty
 from .steps import app as app_step
@@ -90,8 +92,11 @@ def setup(
 @leo_task(
     iterable=["domain"],
     help={
-        "compose": "compose file to use (needs a `web` service listening on port 5000)",
-        "image": "image for a default compose file with one `web` service (instead of --compose)",
+        "compose": "your compose file, uploaded as it is",
+        "image": "image for a default compose file with one web service (instead of --compose)",
+        "web-service": "the compose service nginx serves (default: web); kept as LEO_WEB_SERVICE",
+        "port": "the port it listens on in its container (default: the image's single EXPOSE, "
+        "else 5000); kept as LEO_WEB_PORT",
         "nginx": "your own nginx site file instead of the generated one",
         "domain": "server_name (repeatable; default: the app name)",
     },
@@ -103,6 +108,8 @@ def create(
     host=None,
     compose=None,
     image=None,
+    web_service=None,
+    port=None,
     nginx=None,
     domain=None,
     batch=None,
@@ -114,14 +121,18 @@ def create(
     rollout = rollout_of(hosts, batch, batch_wait)
     if bool(compose) == bool(image):
         raise InvalidInput("pass exactly one of --compose FILE or --image IMAGE")
-    files = app_files(compose, nginx, image)
+    web = app_step.WebSettings(
+        validate.service_name(web_service) if web_service else WEB_SERVICE,
+        web_port(port, source="--port") if port is not None else None,
+    )
+    files = app_files(compose, nginx, image, web=web)
     domains = [validate.domain(d) for d in (domain or [])] or [app]
     paths = AppPaths(app)
     each_host(
         c,
         hosts,
         verbose,
-        lambda h: app_step.create(h, paths, files, domains),
+        lambda h: app_step.create(h, paths, files, domains, web),
         what="create",
         rollout=rollout,
     )
@@ -129,8 +140,10 @@ def create(
 
 @leo_task(
     help={
-        "compose": "new compose file to upload",
+        "compose": "new compose file to upload (as it is)",
         "nginx": "new nginx site to upload",
+        "build": "build every service with `build:` here (`docker compose build`), send the "
+        "images to the hosts and run them (needs --compose)",
         "push": "first copy the compose file's images that exist on this machine to the host "
         "(like `leo push`; skipped where the host has them)",
     }
@@ -142,6 +155,7 @@ def deploy(
     host=None,
     compose=None,
     nginx=None,
+    build=False,
     lock_wait=None,
     batch=None,
     batch_wait=None,
@@ -155,8 +169,18 @@ def deploy(
     compose file, the nginx site and the running containers as they were.
     """
     run = app_run(c, app, host, lock_wait, batch, batch_wait)
+    if build and not compose:
+        raise InvalidInput(
+            "--build needs --compose FILE: the compose file whose services it builds"
+        )
     paths, files = run.paths, app_files(compose, nginx)
     docker = LocalDocker()
+    built: list[LocalImage] = []
+    if build:
+        # Before connecting: a build that fails changes nothing on any host.
+        made = localbuild.build(compose, paths.app, out=_to_stderr)
+        files = dataclasses.replace(files, images={b.service: b.reference for b in made})
+        built = docker.images([b.reference for b in made])
     # With --compose, what to push is known (and looked up here) before connecting.
     given = push_step.compose_images(files.compose, docker) if push and files.compose else None
 
@@ -165,7 +189,10 @@ def deploy(
         stops the run before a container changed anywhere."""
 
         def send(h: Host) -> Done:
-            images = given if given is not None else push_step.live_images(h, paths, docker)
+            images = list(built)
+            if push:
+                found = given if given is not None else push_step.live_images(h, paths, docker)
+                images += [i for i in found if i.id not in {b.id for b in built}]
             return pushed(push_step.push_images(h, images, compress=True))
 
         conclude(fleet, fleet.each(send), "push", summarize=False)
@@ -178,8 +205,12 @@ def deploy(
         what="deploy",
         purpose="rotate",
         rollback_on_failure=rollback_on_failure,
-        first=push_first if push else None,
+        first=push_first if push or built else None,
     )
+
+
+def _to_stderr(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
 
 
 @leo_task
@@ -225,15 +256,16 @@ def stop(c, app=None, host=None, lock_wait=None, batch=None, batch_wait=None, ve
 @leo_task(
     name="run",
     help={
-        "service": "compose service (default: web)",
+        "service": "compose service (default: the app's web service)",
         "command": "command line, run with `sh -c` in a one-off container",
     },
 )
 @cli_errors
-def run_(c, app=None, host=None, service="web", command=None, verbose=False):
+def run_(c, app=None, host=None, service=None, command=None, verbose=False):
     """Run a command in a one-off container; its output and exit status are passed back."""
     app, hosts = resolve(c, app, host)
-    validate.service_name(service)
+    if service is not None:
+        validate.service_name(service)
     if not command:
         raise InvalidInput("no command given: pass --command 'CMD'")
     statuses: list[int] = []

@@ -157,7 +157,7 @@ def test_output_is_streamed_with_the_service_name(first_build):
     assert any(line.startswith("[build Jobs] ") for line in lines)
     assert not any(line.startswith("[build db]") for line in lines)
     app_ref = next(b.reference for b in first_build[0] if b.service == "app")
-    assert f"[build app] tagged {app_ref}" in lines
+    assert any(line.startswith(f"[build app] tagged {app_ref} (") for line in lines)
 
 
 def test_the_image_only_service_is_not_built_or_tagged(first_build):

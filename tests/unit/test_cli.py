@@ -96,9 +96,16 @@ CASES: dict[str, Case] = {
         ("create", "--app", "shop", "--host", NOWHERE, "--compose", "c.yml", "--image", "x")
     ),
     "create with neither": Case(("create", "--app", "shop", "--host", NOWHERE)),
-    "create with ports": Case(
-        ("create", "--app", "shop", "--host", NOWHERE, "--compose", "ports.yml")
+    "create with host network": Case(
+        ("create", "--app", "shop", "--host", NOWHERE, "--compose", "hostnet.yml")
     ),
+    "create with a web service the file lacks": Case(
+        ("create", "--app", "shop", "--host", NOWHERE, "--compose", "c.yml", "--web-service", "app")
+    ),
+    "create with a bad port": Case(
+        ("create", "--app", "shop", "--host", NOWHERE, "--image", "x", "--port", "http")
+    ),
+    "build without compose": Case(("deploy", "--app", "shop", "--host", NOWHERE, "--build")),
     # Mistyped command lines: Invoke's parser refuses them, leo exits 2 (bad input).
     **{f"mistyped {key}": Case(args) for key, (args, _) in MISTYPED.items()},
     "help": Case(("--help",)),
@@ -131,8 +138,8 @@ def homes(tmp_path_factory) -> dict[str, Path]:
 def cli(homes, tmp_path_factory) -> dict[str, subprocess.CompletedProcess]:
     cwd = tmp_path_factory.mktemp("cwd")
     (cwd / "c.yml").write_text("services:\n  web:\n    image: x\n    env_file: ./env\n")
-    (cwd / "ports.yml").write_text(
-        "services:\n  web:\n    image: x\n    env_file: ./env\n    ports: ['80:5000']\n"
+    (cwd / "hostnet.yml").write_text(
+        "services:\n  web:\n    image: x\n    env_file: ./env\n    network_mode: host\n"
     )
     sshd = _sshd_up()
     keygen = bool(shutil.which("ssh-keygen"))
@@ -238,11 +245,29 @@ def test_create_needs_exactly_one_of_compose_or_image(cli, name):
     assert "leo: pass exactly one of --compose FILE or --image IMAGE" in done.stderr
 
 
-def test_create_refuses_a_compose_file_with_ports_and_says_why(cli):
-    done = result(cli, "create with ports")
+def test_create_refuses_a_web_service_on_the_host_network_and_says_why(cli):
+    done = result(cli, "create with host network")
     assert done.returncode == 2, done.stderr
-    assert "leo: ports.yml: service web publishes ports" in done.stderr
+    assert "leo: hostnet.yml: service web uses network_mode: host" in done.stderr
     assert "two web containers side by side" in done.stderr
+
+
+def test_create_refuses_a_web_service_the_file_does_not_have(cli):
+    done = result(cli, "create with a web service the file lacks")
+    assert done.returncode == 2, done.stderr
+    assert "c.yml has no `app` service" in done.stderr
+
+
+def test_create_refuses_a_port_that_is_no_port(cli):
+    done = result(cli, "create with a bad port")
+    assert done.returncode == 2, done.stderr
+    assert "--port must be a TCP port number (1-65535), not 'http'" in done.stderr
+
+
+def test_build_needs_a_compose_file(cli):
+    done = result(cli, "build without compose")
+    assert done.returncode == 2, done.stderr
+    assert "--build needs --compose FILE" in done.stderr
 
 
 def test_unknown_host_key_is_refused_with_a_keyscan_hint(cli, homes):
