@@ -5,9 +5,12 @@
 #
 # Turns THIS machine into a deploy host (scripts/provision-testhost.sh: docker,
 # compose v2, nginx, sshd on 127.0.0.1:2222, test images), installs leo into
-# .venv, then uses leo exactly as you would against a server:
-#   leo setup -> leo create (app `demo`) -> first deploy -> leo deploy of the
-#   other release (leo-test-web:v1 <-> :v2) while wrk sends traffic through nginx.
+# .venv, then uses leo exactly as you would against a server, on an ordinary
+# compose project (examples/shop: service `app` built from a Dockerfile,
+# `ports: ["8000:8000"]`, a container_name, a worker), deployed unchanged:
+#   leo setup -> leo create --web-service app --port 8000 -> leo deploy --build
+#   -> leo deploy --build of the other release (v1 <-> v2) while wrk sends
+#   traffic through nginx.
 # It prints the commands it runs (`+ leo ...`), the responses before and after,
 # the failed requests per client type and the rotate time of each phase.
 #
@@ -27,8 +30,9 @@ set -euo pipefail
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 TESTHOST_DIR="${LEO_TESTHOST_DIR:-/var/lib/leo-testhost}"
 H="${LEO_DEMO_HOME:-$TESTHOST_DIR/demo-home}"
-APP=demo
-DOMAIN=demo.localhost
+APP=shop
+DOMAIN=shop.localhost
+WEB=app                             # the project's web service (leo create --web-service)
 HOST=testhost                       # defined in $H/.ssh/config: 127.0.0.1:2222
 APP_DIR=/home/leo-deploy/apps/$APP  # where leo keeps the app on the host
 WRK_CONNECTIONS=10                  # per client type; both run at once
@@ -51,12 +55,12 @@ leo() {
   # cd: no leo.yaml from wherever the demo was started.
   (cd "$H" && HOME="$H" "$REPO/.venv/bin/leo" "$@")
 }
-# GET / through nginx on this machine, as a browser asking for demo.localhost.
+# GET / through nginx on this machine, as a browser asking for shop.localhost.
 fetch() { curl --noproxy '*' -sS --max-time 5 -H "Host: $DOMAIN" http://127.0.0.1/; }
 # IDs (12 hex) of the app's running web containers.
 web_containers() {
   docker ps --format '{{.ID}}' --filter "label=com.docker.compose.project=$APP" \
-    --filter label=com.docker.compose.service=web
+    --filter "label=com.docker.compose.service=$WEB"
 }
 # The app's answer through nginx, once it comes from one of the app's own
 # containers (its page names the container's hostname = short ID). An unknown
@@ -123,43 +127,41 @@ sed 's/^/    /' "$H/.ssh/config"
 section "4. Prepare the host for leo (user leo-deploy, sudoers, nginx include)"
 leo setup --host "root@$HOST" --pubkey "$H/.ssh/id_ed25519.pub" || fail "leo setup failed"
 
-section "5. Create the app '$APP' (skipped if it exists) and make sure it is served"
+section "5. The project: examples/shop, a compose file written for local development"
+# A copy, so the demo can change its VERSION; busybox goes into the build context
+# (nothing can be pulled on this machine: see examples/shop/Dockerfile).
+PROJECT="$WORK/shop"
+cp -r "$REPO/examples/shop" "$PROJECT"
+cp /bin/busybox "$PROJECT/busybox"
+COMPOSE="$PROJECT/docker-compose.yml"
+sed 's/^/    /' "$COMPOSE"
+
+section "6. Create the app '$APP' (skipped if it exists) and make sure it is served"
 if [[ -e "$APP_DIR/docker-compose.yml" ]]; then
   echo "app $APP exists ($APP_DIR)"
 else
-  leo create --app "$APP" --host "$HOST" --image leo-test-web:v1 --domain "$DOMAIN" \
-    || fail "leo create failed"
+  leo create --app "$APP" --host "$HOST" --compose "$COMPOSE" --web-service "$WEB" \
+    --port 8000 --domain "$DOMAIN" || fail "leo create failed"
 fi
 if [[ -z "$(web_containers)" ]] || ! served_body >/dev/null; then
-  # First deploy (or a stopped app, or nginx not pointing at it): starts what
-  # is not running and points nginx at the app's containers.
-  leo rotate --app "$APP" --host "$HOST" || fail "first deploy (leo rotate) failed"
+  # First deploy (or a stopped app, or nginx not pointing at it): builds the
+  # project here, sends the images to the host and starts it.
+  leo deploy --app "$APP" --host "$HOST" --compose "$COMPOSE" --build \
+    || fail "first deploy (leo deploy --build) failed"
 fi
 BEFORE="$(served_body)" || fail "nginx does not serve $DOMAIN from the app's container: $BEFORE"
 
 # Deploy whichever release is not being served: v1 -> v2, or back.
 case "$BEFORE" in
-  "leo-test-web v1"*) FROM=v1 TO=v2 ;;
-  "leo-test-web v2"*) FROM=v2 TO=v1 ;;
+  "shop v1"*) FROM=v1 TO=v2 ;;
+  "shop v2"*) FROM=v2 TO=v1 ;;
   *) fail "unexpected answer from the app: $BEFORE" ;;
 esac
 
 # -----------------------------------------------------------------------------
-section "6. Deploy leo-test-web:$TO while wrk sends traffic"
-COMPOSE="$WORK/docker-compose.yml"
-cat >"$COMPOSE" <<EOF
-# The new release: the same compose file as \`leo create --image\`, new image.
-services:
-  web:
-    image: leo-test-web:$TO
-    env_file:
-    - ./env
-    restart: unless-stopped
-    expose:
-    - '5000'
-EOF
-echo "new compose file ($COMPOSE):"
-sed 's/^/    /' "$COMPOSE"
+section "7. Deploy shop $TO (built here) while wrk sends traffic"
+echo "$TO" >"$PROJECT/VERSION"
+echo "the new release: $PROJECT/VERSION = $TO, same compose file"
 
 echo "load: 2 wrk runs at once through nginx (http://127.0.0.1/, Host: $DOMAIN):"
 echo "  'Connection: close' clients (a new connection per request) and keep-alive clients,"
@@ -179,8 +181,8 @@ done
 
 deploy_rc=0
 D0=$(date +%s%N)
-leo deploy --app "$APP" --host "$HOST" --compose "$COMPOSE" 2> >(tee "$WORK/deploy.log" >&2) \
-  || deploy_rc=$?
+leo deploy --app "$APP" --host "$HOST" --compose "$COMPOSE" --build \
+  2> >(tee "$WORK/deploy.log" >&2) || deploy_rc=$?
 D1=$(date +%s%N)
 sleep 1 # traffic after the deploy ends
 for pid in "${WRK_PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
@@ -191,9 +193,9 @@ sleep 0.2 # let the tee of leo's stderr flush
 AFTER="$(served_body || true)"
 
 # -----------------------------------------------------------------------------
-section "7. Results"
+section "8. Results"
 ms=$(((D1 - D0) / 1000000))
-printf 'deployed:   %s image leo-test-web:%s -> leo-test-web:%s (leo deploy exit %s, %d.%02ds)\n' \
+printf 'deployed:   %s %s -> %s, built by leo deploy --build (exit %s, %d.%02ds)\n' \
   "$APP" "$FROM" "$TO" "$deploy_rc" $((ms / 1000)) $((ms % 1000 / 10))
 printf 'before:     %s\n' "$(printf '%s' "$BEFORE" | tr '\n' ' ')"
 printf 'after:      %s\n' "$(printf '%s' "$AFTER" | tr '\n' ' ')"
@@ -229,8 +231,8 @@ ka_failed="$(field failed "$WORK/keepalive.txt" 2>/dev/null || true)"
 ((deploy_rc == 0)) || fail "leo deploy exited $deploy_rc (see its lines above)"
 ((wrk_rc == 0)) && [[ -n "$close_failed" && -n "$ka_failed" ]] \
   || fail "wrk did not report totals: $(cat "$WORK"/*.err)"
-[[ "$AFTER" == "leo-test-web $TO"* ]] \
-  || fail "after the deploy nginx serves '$(printf '%s' "$AFTER" | head -n1)', not leo-test-web $TO"
+[[ "$AFTER" == "shop $TO"* ]] \
+  || fail "after the deploy nginx serves '$(printf '%s' "$AFTER" | head -n1)', not shop $TO"
 ((close_requests > 0)) || fail "the Connection: close clients got no responses at all"
 if ((close_failed > 0)); then
   fail "rotate $FROM -> $TO under load: $close_failed of $close_requests requests failed (Connection: close)"
