@@ -229,7 +229,7 @@ write_client_files() {
 }
 
 # ---------------------------------------------------------------------------
-# Inside a host. This function is shipped to the host (with pid_is and
+# Inside a host. This function is shipped to the host (with pid_is, pid_alive and
 # pidfile_pid) and run there by `docker exec ... bash -c`. Idempotent: starts
 # what does not run, removes stale pid files (a killed daemon, or a container
 # restarted after the outer dockerd died; /run is a tmpfs, so a restart
@@ -267,7 +267,7 @@ host_ensure() {
   fi
   for ((i = 0; i < 100; i++)); do
     ctr version >/dev/null 2>&1 && break
-    pid_is "$cpid" containerd || break
+    pid_alive "$cpid" || break # (not pid_is: it may not have exec'd containerd yet)
     sleep 0.1
   done
   if ! ctr version >/dev/null 2>&1; then
@@ -292,7 +292,9 @@ host_ensure() {
     fi
     for ((i = 0; i < 120; i++)); do
       docker info >/dev/null 2>&1 && break
-      if ((started)) && ! pid_is "$dpid" dockerd; then break; fi
+      # pid_alive, not pid_is: right after `&` the child may not have exec'd dockerd
+      # yet, and a wait that gave up then failed a CI run (dockerd was up 1 s later).
+      if ((started)) && ! pid_alive "$dpid"; then break; fi
       sleep 0.5
     done
     if ! docker info >/dev/null 2>&1; then
@@ -432,7 +434,7 @@ ensure_host() {
       "$image" >/dev/null
   fi
   docker exec "$name" bash -c \
-    "$(declare -f pid_is pidfile_pid host_ensure); host_ensure \"\$@\"" host_ensure \
+    "$(declare -f pid_is pid_alive pidfile_pid host_ensure); host_ensure \"\$@\"" host_ensure \
     "h$i" "leo-fleet-h$i" \
     "$(cat "$STATE_DIR/hostkeys/h$i/ssh_host_ed25519_key")" \
     "$(cat "$STATE_DIR/hostkeys/h$i/ssh_host_ed25519_key.pub")" \

@@ -14,5 +14,16 @@ pid_is() {
   [[ "$comm" == "$name" && "$state" != Z && "$state" != X ]]
 }
 
+# Whether pid $1 is a live process (not a zombie), whatever its name. For a
+# daemon just started with `cmd &`: until the child has exec'd, its name is
+# still the shell's (or setsid's), and pid_is would call it dead.
+pid_alive() {
+  local pid="$1" stat state
+  [[ "$pid" =~ ^[0-9]+$ ]] || return 1
+  stat="$(cat "/proc/$pid/stat" 2>/dev/null)" || return 1
+  state="${stat##*) }"; state="${state%% *}"
+  [[ "$state" != Z && "$state" != X ]]
+}
+
 # The pid in pid file $1, digits only (empty if missing).
 pidfile_pid() { [[ -s "$1" ]] && tr -dc '0-9' <"$1" || true; }
