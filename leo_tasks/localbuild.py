@@ -108,6 +108,22 @@ def image_name(config: dict[str, Any], service: str) -> str:
     return explicit or f"{config['name']}-{service}"
 
 
+def image_name_of(compose_file: str, config: dict[str, Any], service: str) -> str:
+    """image_name, with an `image:` that has `${VAR}` in it interpolated by compose itself
+    (the config was read without interpolation: see localcompose.config_json)."""
+    name = image_name(config, service)
+    if "$" not in name:
+        return name
+    done = _quick(localcompose.image_name(compose_file, service), QUICK_TIMEOUT, "naming")
+    lines = done.stdout.split()
+    if done.returncode != 0 or len(lines) != 1:
+        raise InvalidInput(
+            f"docker compose could not name the image of service {service} ({name}): "
+            f"{done.stderr.strip() or done.stdout.strip()}"
+        )
+    return lines[0]
+
+
 def built_reference(app: str, service: str, image_id: str) -> str:
     """`leo-<app>-<service>:<first 12 hex digits of image_id>`, always a valid reference.
 
@@ -146,7 +162,7 @@ def build(
         raise InvalidInput(f"cannot read the compose file {compose_file}: {exc.strerror}") from None
     config = _config(path, compose_file, min(QUICK_TIMEOUT, timeout))
     services = buildable(config)
-    names = {service: image_name(config, service) for service in services}
+    names = {service: image_name_of(path, config, service) for service in services}
     _refuse_invalid_default_names(config, names, compose_file)
 
     local = LocalDocker()

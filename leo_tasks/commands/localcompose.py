@@ -33,8 +33,20 @@ def base(compose_file: str, *global_flags: str) -> list[str]:
 
 
 def config_json(compose_file: str) -> list[str]:
-    """The resolved model as JSON: services, their `build:`, the project's `name`."""
-    return [*base(compose_file), "config", "--format", "json"]
+    """The model as JSON: services, their `build:`, the project's `name`.
+
+    `--no-interpolate`: without it compose also reads every `env_file:`, and
+    `env_file: ./env` (leo's env file) exists only on the host, so the config
+    of an ordinary leo app failed here. Names with `${VAR}` are read with
+    `image_name` instead, which interpolates and reads no env file.
+    """
+    return [*base(compose_file), "config", "--no-interpolate", "--format", "json"]
+
+
+def image_name(compose_file: str, service: str) -> list[str]:
+    """The name compose gives `service`'s image (its `image:` interpolated, or the
+    default `<project>-<service>`): one line."""
+    return [*base(compose_file), "config", "--images", "--", service]
 
 
 def build(compose_file: str, service: str) -> list[str]:

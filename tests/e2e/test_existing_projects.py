@@ -9,6 +9,7 @@ written for leo.
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -23,6 +24,7 @@ from .hostkit import (
     http_get,
     set_env,
     sh,
+    write_compose,
 )
 
 PROJECT_COMPOSE = """\
@@ -32,6 +34,7 @@ services:
     ports:
       - "8000:8000"
     container_name: app
+    env_file: ./env
     restart: unless-stopped
   worker:
     build: .
@@ -264,3 +267,38 @@ def test_changing_the_port_later_is_an_env_set_and_a_rotate(leo, built_app, tmp_
     assert load.failed == 0, (load.statuses, load.errors[:3])
     assert ":8080;" in (APPS / app / "upstream.conf").read_text()
     assert served(app) == "v1"
+
+
+def test_an_app_deployed_by_the_previous_leo_keeps_port_5000(leo, built_app, tmp_path):
+    """An upgrade of leo must not move a running app to the port its image EXPOSEs."""
+    app = built_app
+    image = f"leo-{app}-legacy:1"  # listens on 5000 (leo-test-web), EXPOSEs 5000 and 80
+    context = tmp_path / "legacy"
+    context.mkdir()
+    (context / "Dockerfile").write_text("FROM leo-test-web:v1\nEXPOSE 80\n")
+    sh("docker", "build", "--quiet", "--tag", image, str(context))
+    compose = write_compose(tmp_path / "c.yml", image)
+    create(leo, app, compose)
+    set_env(leo, app, "LEO_DRAIN_SECONDS", "0.5")
+    set_env(leo, app, "LEO_WEB_PORT", "5000")
+    leo_ok(leo, "rotate", "--app", app)
+    # What the previous leo left behind: no override, a release record without web
+    # settings, no LEO_WEB_PORT.
+    live = APPS / app
+    record = live / ".leo" / "releases" / "1.json"
+    data = json.loads(record.read_text())
+    del data["web"], data["supplied"]
+    record.write_text(json.dumps(data))
+    (live / "docker-compose.leo.yml").unlink()
+    leo_ok(leo, "env.del", "--app", app, "--name", "LEO_WEB_PORT")
+
+    leo_ok(leo, "stop", "--app", app)  # with the compose file alone, as that leo ran it
+    leo_ok(leo, "start", "--app", app)
+    assert http_get(f"{app}.test")[0] == 200
+    with Load(f"{app}.test") as load:
+        rotated = leo_ok(leo, "rotate", "--app", app)
+    assert load.failed == 0, (load.statuses, load.errors[:3])
+    assert "find web port: 5000 (kept: the port before leo read EXPOSE" in rotated.stderr
+    assert (live / "docker-compose.leo.yml").exists()
+    status = leo_ok(leo, "status", "--app", app).stdout
+    assert "port 5000 (kept from before leo read EXPOSE" in status

@@ -141,9 +141,14 @@ def test_config_argv_runs_in_the_compose_files_directory():
         "--file",
         "/src/shop/docker-compose.yml",
         "config",
+        "--no-interpolate",
         "--format",
         "json",
     ]
+
+
+def test_image_name_argv_asks_compose_for_one_services_image():
+    assert localcompose.image_name("c.yml", "-odd")[-4:] == ["config", "--images", "--", "-odd"]
 
 
 def test_build_argv_builds_one_service_with_plain_progress():

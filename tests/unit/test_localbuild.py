@@ -19,7 +19,13 @@ import pytest
 from leo_tasks import localbuild
 from leo_tasks.commands import localcompose
 from leo_tasks.errors import InvalidInput, LeoError
-from leo_tasks.localbuild import BuildFailed, buildable, built_reference, image_name
+from leo_tasks.localbuild import (
+    BuildFailed,
+    buildable,
+    built_reference,
+    image_name,
+    image_name_of,
+)
 
 from .conftest import needs_compose
 from .test_imagetags import assert_valid_reference
@@ -118,6 +124,13 @@ def test_an_empty_image_is_no_image():
             "COMPOSE_PROJECT_NAME=fromenv\n",
             "fromenv-web",
         ),
+        # leo's env file exists only on the host: reading the config must not need it.
+        (
+            "shop",
+            "services:\n  web:\n    build: .\n    env_file: ./env\n    image: ${REPO}/web\n",
+            "REPO=registry.example/shop\n",
+            "registry.example/shop/web",
+        ),
     ],
 )
 def test_image_name_of_what_real_compose_reads(tmp_path, directory, text, dotenv, expected):
@@ -138,7 +151,9 @@ def test_image_name_of_what_real_compose_reads(tmp_path, directory, text, dotenv
         env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(tmp_path)},
         check=True,
     )
-    assert image_name(json.loads(done.stdout), "web") == expected
+    config = json.loads(done.stdout)
+    compose_file = str(project / "docker-compose.yml")
+    assert image_name_of(compose_file, config, "web") == expected
 
 
 # ---- built_reference -------------------------------------------------------------
@@ -344,14 +359,17 @@ def test_docker_not_installed(tmp_path, monkeypatch):
     [
         ("services:\n  web:\n    build: .\n    bogus: 1\n", "additional properties 'bogus'"),
         ("services:\n  web:\n    ports: [\n", "yaml:"),
-        ("services:\n  web:\n    image: ${NOPE:?must be set}\n", "must be set"),
+        # Interpolated only for a service leo builds (the others are the host's).
+        ("services:\n  web:\n    build: .\n    image: ${NOPE:?must be set}\n", "must be set"),
     ],
 )
 def test_a_compose_file_compose_refuses(tmp_path, text, quoted):
     (tmp_path / "c.yml").write_text(text)
     with pytest.raises(InvalidInput) as info:
         localbuild.build(str(tmp_path / "c.yml"), "shop", out=pytest.fail)
-    assert str(info.value).startswith(f"docker compose refused {tmp_path / 'c.yml'}: ")
+    assert str(info.value).startswith(
+        (f"docker compose refused {tmp_path / 'c.yml'}: ", "docker compose could not name")
+    )
     assert quoted in str(info.value)
     assert info.value.exit_code == 2
 
