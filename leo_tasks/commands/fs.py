@@ -73,8 +73,12 @@ def remove_temp_files(
 def install_candidates(moves: Sequence[tuple[str, str, str]]) -> list[str]:
     """For each (candidate, live, previous): keep a copy of the live file as `previous`,
     then rename the candidate over it. One command for all of them."""
+    # Every copy first, then the renames: a copy that fails (a full disk) stops the
+    # script before any file moved, so the live files never disagree; renames within
+    # one directory tree do not fail that way.
     script = (
-        'set -e; while [ "$#" -ge 3 ]; do if [ -e "$2" ]; then cp -p -- "$2" "$3"; fi; '
-        'mv -f -- "$1" "$2"; shift 3; done'
+        'set -e; n=$#; i=0; while [ "$i" -lt "$n" ]; do if [ -e "$2" ]; then '
+        'cp -p -- "$2" "$3"; fi; set -- "$@" "$1" "$2"; shift 3; i=$((i + 3)); done; '
+        'while [ "$#" -ge 2 ]; do mv -f -- "$1" "$2"; shift 2; done'
     )
     return ["sh", "-c", script, "sh", *(path for move in moves for path in move)]

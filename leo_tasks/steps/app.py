@@ -113,13 +113,15 @@ class Staged:
     images: dict[str, str]  # service -> the image leo supplies (the override's)
 
 
-def stage(host: Host, paths: AppPaths, files: AppFiles) -> Staged:
+def stage(host: Host, paths: AppPaths, files: AppFiles, uploaded: list[str]) -> Staged:
     """The compose project a deploy runs with: the live files, or new ones uploaded as
     candidates that replace them only when the deploy succeeds. leo's override is
     rewritten for this run (the web service may have changed, a build brought new
     images). A new nginx site is tried (`nginx -t`) and put back at once; the switch
     installs it with the upstream.
 
+    Each candidate file's path is added to `uploaded` before it is written, so that
+    the caller removes it whatever happens next (this function failing included).
     Called under the app's deploy and env locks (see rotate.rotate).
     """
     live = read_files(host, [paths.env_file, paths.compose_file, paths.override_file])
@@ -148,12 +150,14 @@ def stage(host: Host, paths: AppPaths, files: AppFiles) -> Staged:
             if live[paths.compose_file] == files.compose:
                 line.outcome = "unchanged"  # its warnings were shown when it was new
             else:
+                uploaded.append(paths.candidate_compose_file)
                 host.remote.put(files.compose.encode(), paths.candidate_compose_file, mode=0o640)
                 compose_file = paths.candidate_compose_file
                 line.outcome = "changed (it replaces the current one once the deploy works)"
                 line.details = warnings
     if plan.text != live[paths.override_file]:
         with host.step(f"write {paths.override_file.rsplit('/', 1)[-1]}") as line:
+            uploaded.append(paths.candidate_override_file)
             host.remote.put(plan.text.encode(), paths.candidate_override_file, mode=0o640)
             override_file = paths.candidate_override_file
             line.outcome = _describe_images(plan.images) + " (in place once the deploy works)"

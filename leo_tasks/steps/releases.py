@@ -44,7 +44,10 @@ class Release:
     note: str = ""
     origin: int = 0  # the release whose compose file and images this one runs
     rolled_back_from: int | None = None  # the origin a rollback left
-    web: dict[str, Any] = field(default_factory=dict)  # {service, port} nginx served
+    web: dict[str, Any] = field(default_factory=dict)  # {service, port, how} nginx served
+    # service -> the image leo's override named for it (built here, or a rollback's
+    # pin), running or not: a one-shot that had exited is not in `services`.
+    supplied: dict[str, str] = field(default_factory=dict)
 
     @property
     def source(self) -> int:
@@ -120,6 +123,7 @@ def record(
     origin: int = 0,
     rolled_back_from: int | None = None,
     web: dict[str, Any] | None = None,
+    supplied: dict[str, str] | None = None,
 ) -> Release:
     """Record the running release and tag its images.
 
@@ -156,6 +160,7 @@ def record(
             origin=origin or number,
             rolled_back_from=rolled_back_from,
             web=web or {},
+            supplied=dict(supplied or {}),
         )
         base = f"{releases_dir(paths)}/{number}"
         host.remote.run(fs.mkdir(releases_dir(paths), mode=0o700))
@@ -173,24 +178,36 @@ def record(
 
 def built_images(history: list[Release], app: str) -> list[str]:
     """The images `leo deploy --build` made for these releases (`leo-<app>-<service>:...`)."""
+    found = [
+        str(info.get("image") or "") for release in history for info in release.services.values()
+    ]
+    found += [ref for release in history for ref in release.supplied.values()]
+    names = {name for release in history for name in [*release.services, *release.supplied]}
     return list(
         dict.fromkeys(
-            info["image"]
-            for release in history
-            for name, info in release.services.items()
-            if is_built_by_leo(str(info.get("image") or ""), app, name)
+            ref for ref in found if any(is_built_by_leo(ref, app, name) for name in names)
         )
     )
+
+
+def _in_use(releases: list[Release]) -> set[str]:
+    """Every image reference these releases run or pin: what pruning must keep. After a
+    rollback to release 3 the current release runs `leo/<app>/<service>:release-3`,
+    which must outlive release 3's own record."""
+    refs = {
+        str(i.get(k) or "") for r in releases for i in r.services.values() for k in ("image", "tag")
+    }
+    return refs | {ref for r in releases for ref in r.supplied.values()}
 
 
 def _prune(host: Host, paths: AppPaths, previous: list[Release], current: Release) -> None:
     old = previous[: max(0, len(previous) + 1 - KEEP)]
     if not old:
         return
+    kept = _in_use([*previous[len(old) :], current])
     tags = [s["tag"] for r in old for s in r.services.values() if s.get("tag")]
-    # Built images only old releases ran: a kept one may run the same build again.
-    kept = set(built_images([*previous[len(old) :], current], paths.app))
-    tags += [ref for ref in built_images(old, paths.app) if ref not in kept]
+    tags += built_images(old, paths.app)
+    tags = [ref for ref in dict.fromkeys(tags) if ref not in kept]
     if tags:
         host.remote.run(docker.remove_images(tags), check=False)
     files = [
@@ -207,15 +224,16 @@ def compose_of(host: Host, paths: AppPaths, release: Release) -> str:
 
 
 def pinned_images(release: Release, compose_text: str) -> dict[str, str]:
-    """service -> the image a rollback to `release` runs: its own release tag; for a
-    service built by `deploy --build` that could not be tagged, the built image's name
-    (the host has no build context: without it the service could not run at all)."""
+    """service -> the image a rollback to `release` runs: its own release tag (the exact
+    image it ran); else the image leo's override named for it then (a one-shot built by
+    `deploy --build` that had exited); else, for a service with `build:` that could not
+    be tagged, the built image's name: the host has no build context to build from."""
     built = {s for s, spec in composefile.services_of(compose_text).items() if spec.get("build")}
-    pins = {}
+    pins = dict(release.supplied)
     for name, info in release.services.items():
         if info.get("tag"):
             pins[name] = info["tag"]
-        elif name in built and info.get("image"):
+        elif name in built and name not in pins and info.get("image"):
             pins[name] = info["image"]
     return pins
 

@@ -67,6 +67,7 @@ class App:
     # The port nginx and the health checks use: LEO_WEB_PORT, else found in the web
     # image once it is on the host (webport.resolve).
     port: int | None = None
+    port_found: str = ""  # how: webport.SET, EXPOSED, DEFAULT or KEPT
 
     @property
     def web(self) -> str:
@@ -94,10 +95,13 @@ class App:
         return HealthPolicy(http=False, timeout=self.settings.health_timeout)
 
 
-def load_app(host: Host, paths: AppPaths, staged: Staged | None = None) -> App:
+def load_app(
+    host: Host, paths: AppPaths, staged: Staged | None = None, *, rotating: bool = True
+) -> App:
     """Read the app as compose resolves it; refuse (exit 2) what cannot be rotated.
 
     `staged`: a rotate's files and settings; without it, the live ones.
+    `rotating` False (stop, run): nothing is rotated, nothing is refused for it.
     """
     if staged is None:
         live = read_files(host, [paths.env_file, paths.override_file])
@@ -107,7 +111,8 @@ def load_app(host: Host, paths: AppPaths, staged: Staged | None = None) -> App:
         project = Project.live(paths, has_override=live[paths.override_file] is not None)
         staged = Staged(project, AppSettings.from_env(env), {})
     model = compose_model(host, staged.project)
-    rotatable.check(model, staged.settings.web_service, staged.settings.rotate_services)
+    if rotating:
+        rotatable.check(model, staged.settings.web_service, staged.settings.rotate_services)
     return App(staged.project, model, staged.settings)
 
 
@@ -131,8 +136,7 @@ def rotate(
         run = _Run(host, paths, lease, note)
         run.provenance = {"origin": origin, "rolled_back_from": rolled_back_from}
         try:
-            staged = stage(host, paths, files or AppFiles())
-            run.candidates = _candidates(staged.project)
+            staged = stage(host, paths, files or AppFiles(), run.candidates)
             return run.deploy(staged, files.nginx_site if files else None)
         except LeoError as exc:
             raise run.failed(exc) from exc
@@ -145,12 +149,6 @@ def rotate(
                 # (over a lost link it cannot: the next rotate's sweep will).
                 with contextlib.suppress(LeoError):
                     host.remote.run(["rm", "-f", "--", *run.candidates], check=False)
-
-
-def _candidates(project: Project) -> list[str]:
-    """The files of `project` that are a run's candidates, not the live ones."""
-    live = (project.paths.compose_file, project.paths.override_file)
-    return [f for f in (project.file, project.override) if f and f not in live]
 
 
 class _Run:
@@ -169,9 +167,11 @@ class _Run:
         # (another run may be using it), or installing it after the switch failed.
         self.drop_candidate = True
         self.candidates: list[str] = []  # the candidate files this run uploaded
+        self.supplied: dict[str, str] = {}  # service -> image leo's override names
 
     def deploy(self, staged: Staged, site: str | None) -> RotateResult:
         host, paths = self.host, self.paths
+        self.supplied = staged.images
         with host.step("read app") as line:
             app = load_app(host, paths, staged)
             line.outcome = f"services: {', '.join(sorted(app.model.services))}; web: {app.web}"
@@ -330,9 +330,17 @@ class _Run:
                 running = [c for c in containers(host, paths.app) if c.running]
                 compose_text = read_file(host, paths.compose_file) or ""
                 refs = {name: spec.get("image", "") for name, spec in model.services.items()}
-                web = {"service": app.web, "port": app.web_port}
+                web = {"service": app.web, "port": app.web_port, "how": app.port_found}
                 recorded = releases.record(
-                    host, paths, compose_text, running, refs, self.note, web=web, **self.provenance
+                    host,
+                    paths,
+                    compose_text,
+                    running,
+                    refs,
+                    self.note,
+                    web=web,
+                    supplied=self.supplied,
+                    **self.provenance,
                 )
                 result.release = recorded.number
             except LeoError as exc:

@@ -204,3 +204,67 @@ def test_lock_probe_reads_proc_locks_and_never_takes_the_lock(tmp_path):
         ).stdout.strip()
         == "free"
     )
+
+
+# ---- what a rollback pins, and what pruning keeps --------------------------------
+
+BUILT_COMPOSE = (
+    "services:\n"
+    "  app: {build: ., depends_on: {migrate: {condition: service_completed_successfully}}}\n"
+    "  migrate: {build: ., command: [migrate]}\n"
+    "  db: {image: postgres:16}\n"
+)
+
+
+def _built_release(number: int, digest: str) -> Release:
+    built = {s: f"leo-shop-{s}:{digest}" for s in ("app", "migrate")}
+    return Release(
+        number,
+        "t",
+        "me",
+        "0" * 64,
+        {
+            "app": {
+                "image": built["app"],
+                "image_id": "x",
+                "tag": f"leo/shop/app:release-{number}",
+            },
+            "db": {"image": "postgres:16", "image_id": "y", "tag": f"leo/shop/db:release-{number}"},
+        },
+        supplied=built,  # migrate had exited: it is not among the running services
+    )
+
+
+def test_a_rollback_pins_release_tags_and_the_built_one_shot_that_was_not_running():
+    from leo_tasks.steps.releases import pinned_images
+
+    assert pinned_images(_built_release(3, "aaa"), BUILT_COMPOSE) == {
+        "app": "leo/shop/app:release-3",
+        "db": "leo/shop/db:release-3",
+        "migrate": "leo-shop-migrate:aaa",
+    }
+
+
+def test_pruning_keeps_what_the_kept_releases_still_run():
+    from leo_tasks.steps.releases import _in_use, built_images
+
+    old = _built_release(1, "aaa")
+    # Release 2 is a rollback to 1: it runs release 1's tags and built images.
+    rollback = Release(
+        2,
+        "t",
+        "me",
+        "0" * 64,
+        {
+            "app": {
+                "image": "leo/shop/app:release-1",
+                "image_id": "x",
+                "tag": "leo/shop/app:release-2",
+            }
+        },
+        supplied={"app": "leo/shop/app:release-1", "migrate": "leo-shop-migrate:aaa"},
+    )
+    kept = _in_use([rollback])
+    assert "leo/shop/app:release-1" in kept and "leo-shop-migrate:aaa" in kept
+    assert "leo-shop-app:aaa" not in kept  # release 1's build, no longer run: may go
+    assert built_images([old], "shop") == ["leo-shop-app:aaa", "leo-shop-migrate:aaa"]
