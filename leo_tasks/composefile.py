@@ -150,7 +150,7 @@ def _as_list(value: Any) -> list[Any]:
 def _check_web(name: str, web: dict[str, Any], source: str) -> list[str]:
     """Refuse what no override can fix on the web service; say what the override does."""
     mode = web.get("network_mode")
-    if mode and mode != "bridge":
+    if mode and mode not in ("bridge", "default"):  # as rotatable.check
         raise InvalidInput(
             f"{source}: service {name} uses network_mode: {mode}; {_WHY} and nginx reaches "
             "each on its own container address, which needs a bridge network. Remove "

@@ -71,14 +71,19 @@ def plan(
     else:
         images = {s: live[s] for s in services if composefile.builds(services[s]) and s in live}
         notes += [
-            f"service {s} runs {ref}, built by an earlier `leo deploy --build` "
+            f"service {s} runs {ref}, from an earlier `leo deploy --build` or rollback "
             "(pass --build to build it again)"
             for s, ref in images.items()
         ]
+    # A service with profiles is started only by `--profile`, never by leo's plain
+    # `up` (and a local `docker compose build` leaves it out too).
     unbuilt = [
         s
         for s, spec in services.items()
-        if composefile.builds(spec) and not spec.get("image") and s not in images
+        if composefile.builds(spec)
+        and not spec.get("image")
+        and not spec.get("profiles")
+        and s not in images
     ]
     if unbuilt:
         raise InvalidInput(

@@ -355,8 +355,9 @@ def acme_settings(directory, staging, ca_bundle, email) -> AcmeSettings:
 
 
 def read_local(path: str, what: str) -> str:
+    """A local file's text exactly as it is (CRLF line ends kept: it is uploaded as is)."""
     try:
-        return Path(path).expanduser().read_text(encoding="utf-8")
+        return Path(path).expanduser().read_bytes().decode("utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise InvalidInput(f"cannot read {what} {path}: {exc}") from exc
 

@@ -46,7 +46,7 @@ def start(host: Host, paths: AppPaths) -> None:
 
 
 def stop(host: Host, paths: AppPaths) -> None:
-    app = rotate_step.load_app(host, paths)
+    app = rotate_step.load_app(host, paths, rotating=False)
     with lock.held(host, paths, "deploy", purpose="stop"):
         with host.step("stop containers"):
             host.remote.run(compose.stop(app.project), timeout=app.settings.command_timeout)
@@ -58,6 +58,6 @@ def stop(host: Host, paths: AppPaths) -> None:
 def run(host: Host, paths: AppPaths, service: str | None, command: str, *, tty: bool) -> int:
     """A one-off container removed afterwards; returns the command's exit status.
     `service` None: the app's web service."""
-    app = rotate_step.load_app(host, paths)
+    app = rotate_step.load_app(host, paths, rotating=False)
     argv = compose.run(app.project, service or app.web, command, tty=tty)
     return host.remote.interactive(argv, pty=tty)

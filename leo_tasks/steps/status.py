@@ -6,8 +6,8 @@ from ..appsettings import WEB_PORT_SETTING, AppSettings
 from ..envfile import EnvFile
 from ..errors import InvalidInput, StepFailed
 from ..facts import parse_upstream
-from ..layout import AppPaths
-from . import lock, releases
+from ..layout import WEB_PORT, AppPaths
+from . import lock, releases, webport
 from .base import Host, read_files
 from .containers import containers
 
@@ -68,6 +68,8 @@ def _web(settings: AppSettings, history: list[releases.Release]) -> str:
     text = f"service {settings.web_service}, port "
     if settings.web_port is not None:
         return text + f"{settings.web_port} ({WEB_PORT_SETTING})"
+    if webport.kept_from_before(history):
+        return text + f"{WEB_PORT} (kept from before leo read EXPOSE; {WEB_PORT_SETTING} sets it)"
     found = history[-1].web.get("port") if history else None
     if found:
         return text + f"{found} (found in the image at release {history[-1].number})"

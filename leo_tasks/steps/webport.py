@@ -4,6 +4,11 @@ LEO_WEB_PORT (`leo create --port`) when set. Otherwise the web image says it,
 as Dokku reads it: its single EXPOSEd TCP port, else 5000 (the original
 leo's fixed port). An image that EXPOSEs several TCP ports is refused before
 anything changes: leo cannot guess which one serves HTTP.
+
+An app last deployed by a leo that did not read EXPOSE keeps 5000: its image
+may EXPOSE a port its app does not listen on (a base image's 80), and an
+upgrade of leo must not move it. The release record says how the port was
+found, so the next rotate knows.
 """
 
 from __future__ import annotations
@@ -16,10 +21,15 @@ from ..appsettings import WEB_PORT_SETTING
 from ..commands import docker
 from ..errors import InvalidInput
 from ..layout import WEB_PORT
+from . import releases
 from .base import Host
 
 if TYPE_CHECKING:
     from .rotate import App
+
+
+# How the port was found, as release records keep it (Release.web["how"]).
+SET, EXPOSED, DEFAULT, KEPT = "LEO_WEB_PORT", "EXPOSE", "default", "kept"
 
 
 def exposed_tcp_ports(text: str) -> list[int]:
@@ -49,14 +59,26 @@ def choose(exposed: list[int], *, image: str, web: str, app: str) -> tuple[int, 
     )
 
 
+def kept_from_before(history: list[releases.Release]) -> bool:
+    """Whether the app's port is the one a leo before EXPOSE detection used: its newest
+    release was recorded without web settings, or kept that port itself."""
+    if not history:
+        return False
+    web = history[-1].web
+    return not web or web.get("how") == KEPT
+
+
 def resolve(host: Host, app: App) -> App:
     """`app` with its web port: LEO_WEB_PORT, else found in the web image (on the host by
     now: after the pull)."""
     if app.settings.web_port is not None:
-        return dataclasses.replace(app, port=app.settings.web_port)
+        return dataclasses.replace(app, port=app.settings.web_port, port_found=SET)
     image = str((app.model.services.get(app.web) or {}).get("image") or "")
     with host.step("find web port") as line:
-        if not image:
+        found = DEFAULT
+        if kept_from_before(releases.load(host, app.project.paths)):
+            port, how, found = WEB_PORT, "kept: the port before leo read EXPOSE", KEPT
+        elif not image:
             port, how = WEB_PORT, f"the default: service {app.web} names no image"
         else:
             result = host.remote.run(docker.exposed_ports(image), check=False)
@@ -65,5 +87,6 @@ def resolve(host: Host, app: App) -> App:
             else:
                 exposed = exposed_tcp_ports(result.stdout.strip())
                 port, how = choose(exposed, image=image, web=app.web, app=app.project.app)
+                found = EXPOSED if exposed else DEFAULT
         line.outcome = f"{port} ({how}; {WEB_PORT_SETTING} sets it)"
-    return dataclasses.replace(app, port=port)
+    return dataclasses.replace(app, port=port, port_found=found)

@@ -102,8 +102,8 @@ def test_a_new_file_without_build_keeps_the_images_an_earlier_build_made():
     done = plan(changed, "app", given=None, live_override=live, new_file=True)
     assert done.images == BUILT
     assert done.notes[0] == (
-        "service app runs leo-shop-app:0123456789ab, built by an earlier `leo deploy --build` "
-        "(pass --build to build it again)"
+        "service app runs leo-shop-app:0123456789ab, from an earlier `leo deploy --build` or "
+        "rollback (pass --build to build it again)"
     )
 
 
@@ -140,3 +140,10 @@ def _write(directory: Path, text: str) -> Path:
     path = directory / "only.yml"
     path.write_text(text)
     return path
+
+
+def test_a_build_service_with_profiles_is_not_required_to_be_built():
+    # `up` without --profile never starts it, and a local build leaves it out.
+    text = ORDINARY + "  tests:\n    build: .\n    profiles: [test]\n"
+    done = plan(text, "app", given=BUILT, live_override=None, new_file=True)
+    assert "tests" not in done.images

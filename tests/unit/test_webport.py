@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from leo_tasks.errors import InvalidInput
-from leo_tasks.steps.webport import choose, exposed_tcp_ports
+from leo_tasks.steps.releases import Release
+from leo_tasks.steps.webport import choose, exposed_tcp_ports, kept_from_before
 
 
 @pytest.mark.parametrize(
@@ -43,3 +44,15 @@ def test_several_exposed_ports_are_refused_with_how_to_choose():
         "the image of service app (shop:1) EXPOSEs several ports (80, 443), and leo cannot "
         "tell which one serves HTTP: set it with `leo env.set --app shop LEO_WEB_PORT=PORT`"
     )
+
+
+def _release(number: int, web: dict) -> Release:
+    return Release(number, "t", "me", "0" * 64, {}, web=web)
+
+
+def test_an_app_last_deployed_before_expose_detection_keeps_its_port():
+    assert not kept_from_before([])  # a new app: its image says
+    assert kept_from_before([_release(1, {})])  # recorded by a leo that had no web settings
+    assert kept_from_before([_release(1, {}), _release(2, {"port": 5000, "how": "kept"})])
+    assert not kept_from_before([_release(1, {}), _release(2, {"port": 80, "how": "LEO_WEB_PORT"})])
+    assert not kept_from_before([_release(1, {"port": 8000, "how": "EXPOSE"})])
