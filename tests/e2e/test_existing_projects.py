@@ -3,8 +3,8 @@ app --port 8000` + `leo deploy --build`.
 
 The project below is written the usual way for local development: the HTTP service
 is `app`, built from a local Dockerfile, publishes `8000:8000` and has a fixed
-`container_name`; a `worker` is built from the same Dockerfile. Nothing in it was
-written for leo.
+`container_name`; a `migrate` one-shot it waits for and a `worker` are built from the
+same Dockerfile. Nothing in it was written for leo.
 """
 
 from __future__ import annotations
@@ -36,6 +36,12 @@ services:
     container_name: app
     env_file: ./env
     restart: unless-stopped
+    depends_on:
+      migrate:
+        condition: service_completed_successfully
+  migrate:
+    build: .
+    command: ["sh", "-c", "echo migrated to $(cat /www/index.html)"]
   worker:
     build: .
     command: ["sh", "-c", "echo worker up; trap 'exit 0' TERM; sleep 100000 & wait"]
@@ -113,7 +119,8 @@ def test_an_ordinary_project_deploys_rotates_and_rolls_back_unchanged(leo, built
     set_env(leo, app, "LEO_DRAIN_SECONDS", "0.5")
 
     first = leo_ok(leo, "deploy", "--app", app, "--compose", str(compose), "--build")
-    assert "[build app]" in first.stderr and "[build worker]" in first.stderr
+    for service in ("app", "migrate", "worker"):
+        assert f"[build {service}]" in first.stderr
     assert served(app) == "v1"
     live = APPS / app
     # The user's file is theirs, byte for byte; leo's changes are in its override.
@@ -139,7 +146,15 @@ def test_an_ordinary_project_deploys_rotates_and_rolls_back_unchanged(leo, built
     assert load.failed == 0, (load.statuses, load.errors[:3])
     assert served(app) == "v1"  # the previous build, from its release tag
     assert (live / "docker-compose.yml").read_bytes() == original
-    assert f"leo/{app}/app:release-1" in (live / "docker-compose.leo.yml").read_text()
+    override = (live / "docker-compose.leo.yml").read_text()
+    assert f"leo/{app}/app:release-1" in override
+    # The one-shot had exited (no running container to tag): it runs its v1 build too.
+    migrate = next(c for c in containers(app) if c.service == "migrate")
+    first_release = json.loads((live / ".leo" / "releases" / "1.json").read_text())
+    assert migrate.image == first_release["supplied"]["migrate"]
+    assert migrate.image.startswith(f"leo-{app}-migrate:") and migrate.image in override
+    logs = sh("docker", "logs", migrate.id).stdout
+    assert logs.strip() == "migrated to v1", logs
 
     status = leo_ok(leo, "status", "--app", app).stdout
     assert "web: service app, port 8000 (LEO_WEB_PORT)" in status
@@ -213,7 +228,7 @@ def test_a_service_to_build_without_build_is_refused_before_anything_changes(
     before = app_files(app)
     refused = leo("deploy", "--app", app, "--host", "testhost", "--compose", str(compose), ok=False)
     assert refused.returncode == 2, refused.stderr
-    assert "service app, worker has `build:` and no `image:`" in refused.stderr
+    assert "service app, migrate, worker has `build:` and no `image:`" in refused.stderr
     assert "deploy with --build" in refused.stderr
     assert app_files(app) == before
     assert container_states(app) == []
