@@ -104,6 +104,15 @@ def by_hand(app: str, *args: str) -> str:
     ).stdout
 
 
+def deployed_project(leo, app: str, root: Path) -> Path:
+    """The ordinary project at v1, created with --web-service app --port 8000 and deployed
+    with --build; returns its compose file."""
+    compose = make_project(root, "v1")
+    create(leo, app, compose, "--web-service", "app", "--port", "8000")
+    leo_ok(leo, "deploy", "--app", app, "--compose", str(compose), "--build")
+    return compose
+
+
 def served(app: str) -> str:
     status, body = http_get(f"{app}.test")
     assert status == 200, (status, body)
@@ -199,9 +208,7 @@ def test_a_wrong_port_fails_health_naming_the_port_and_deploys_nothing(leo, buil
 
 def test_a_failed_build_changes_nothing_on_the_host(leo, built_app, tmp_path):
     app = built_app
-    compose = make_project(tmp_path / "shop", "v1")
-    create(leo, app, compose, "--web-service", "app", "--port", "8000")
-    leo_ok(leo, "deploy", "--app", app, "--compose", str(compose), "--build")
+    compose = deployed_project(leo, app, tmp_path / "shop")
     files, states = app_files(app), container_states(app)
     dockerfile = tmp_path / "shop" / "Dockerfile"
     dockerfile.write_text(
@@ -236,9 +243,7 @@ def test_a_service_to_build_without_build_is_refused_before_anything_changes(
 
 def test_the_web_service_on_the_host_network_is_still_refused_at_deploy(leo, built_app, tmp_path):
     app = built_app
-    compose = make_project(tmp_path / "shop", "v1")
-    create(leo, app, compose, "--web-service", "app", "--port", "8000")
-    leo_ok(leo, "deploy", "--app", app, "--compose", str(compose), "--build")
+    deployed_project(leo, app, tmp_path / "shop")
     before, states = app_files(app), container_states(app)
     hostnet = tmp_path / "shop" / "hostnet.yml"
     hostnet.write_text(
@@ -257,11 +262,9 @@ def test_changing_the_port_later_is_an_env_set_and_a_rotate(leo, built_app, tmp_
     """The documented way to change an app's port after create."""
     app = built_app
     root = tmp_path / "shop"
-    compose = make_project(root, "v1")
-    create(leo, app, compose, "--web-service", "app", "--port", "8000")
-    leo_ok(leo, "deploy", "--app", app, "--compose", str(compose), "--build")
+    compose = deployed_project(leo, app, root)
     (root / "Dockerfile").write_text(
-        (root / "Dockerfile").read_text().replace('"8000"', '"8080"').replace("8000", "8080")
+        (root / "Dockerfile").read_text().replace("8000", "8080")  # -p and EXPOSE
     )
     refused = leo(
         "env.set",
