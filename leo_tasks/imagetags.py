@@ -41,6 +41,11 @@ def release_tag(app: str, service: str, number: int) -> str:
     return f"{PREFIX}/{component(app)}/{component(service)}:release-{number}"
 
 
+def is_release_tag(reference: str, app: str) -> bool:
+    """Whether `reference` is one of `app`'s release tags (any service, any release)."""
+    return reference.startswith(f"{PREFIX}/{component(app)}/") and ":release-" in reference
+
+
 def release_tag_filter(app: str) -> str:
     """The `docker image ls --filter reference=...` value for exactly `app`'s release tags.
 

@@ -90,9 +90,15 @@ def buildable(config: dict[str, Any]) -> list[str]:
 
     In the order the config lists them: the JSON of compose 2.40 has services
     sorted by name (a Go map), not in the file's order, which it does not keep.
+    A service with `profiles:` is left out: a plain `docker compose up` (leo's)
+    never starts it, and the config read without interpolation still lists it.
     """
     services: dict[str, Any] = config.get("services") or {}
-    return [name for name, service in services.items() if (service or {}).get("build") is not None]
+    return [
+        name
+        for name, service in services.items()
+        if (service or {}).get("build") is not None and not (service or {}).get("profiles")
+    ]
 
 
 def image_name(config: dict[str, Any], service: str) -> str:
@@ -110,11 +116,18 @@ def image_name(config: dict[str, Any], service: str) -> str:
 
 def image_name_of(compose_file: str, config: dict[str, Any], service: str) -> str:
     """image_name, with an `image:` that has `${VAR}` in it interpolated by compose itself
-    (the config was read without interpolation: see localcompose.config_json)."""
+    (the config was read without interpolation: see localcompose.config_json).
+
+    Compose is given a one-service model holding just that name, in the project's
+    directory (its `.env`) and name: `config --images -- SERVICE` on the real file
+    would print the images of the services it depends on too, in no set order.
+    """
     name = image_name(config, service)
     if "$" not in name:
         return name
-    done = _quick(localcompose.image_name(compose_file, service), QUICK_TIMEOUT, "naming")
+    model = json.dumps({"services": {"image": {"image": name}}})
+    argv = localcompose.image_names_from_stdin(compose_file, str(config.get("name") or ""))
+    done = _quick(argv, QUICK_TIMEOUT, "naming", stdin=model)
     lines = done.stdout.split()
     if done.returncode != 0 or len(lines) != 1:
         raise InvalidInput(
@@ -234,12 +247,15 @@ def _config(path: str, compose_file: str, timeout: float) -> dict[str, Any]:
     return config
 
 
-def _quick(argv: list[str], timeout: float, what: str) -> subprocess.CompletedProcess[str]:
-    """A short local docker command, its output captured."""
+def _quick(
+    argv: list[str], timeout: float, what: str, *, stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    """A short local docker command, its output captured; `stdin` fed to it (else none)."""
     try:
         done = subprocess.run(
             argv,
-            stdin=subprocess.DEVNULL,
+            input=stdin,
+            stdin=None if stdin is not None else subprocess.DEVNULL,
             capture_output=True,
             text=True,
             timeout=timeout,

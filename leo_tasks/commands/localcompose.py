@@ -37,16 +37,28 @@ def config_json(compose_file: str) -> list[str]:
 
     `--no-interpolate`: without it compose also reads every `env_file:`, and
     `env_file: ./env` (leo's env file) exists only on the host, so the config
-    of an ordinary leo app failed here. Names with `${VAR}` are read with
-    `image_name` instead, which interpolates and reads no env file.
+    of an ordinary leo app failed here. Names with `${VAR}` are interpolated
+    by `image_names_from_stdin` instead, which reads no env file.
     """
     return [*base(compose_file), "config", "--no-interpolate", "--format", "json"]
 
 
-def image_name(compose_file: str, service: str) -> list[str]:
-    """The name compose gives `service`'s image (its `image:` interpolated, or the
-    default `<project>-<service>`): one line."""
-    return [*base(compose_file), "config", "--images", "--", service]
+def image_names_from_stdin(compose_file: str, project: str) -> list[str]:
+    """The image names of a model read from stdin, interpolated as compose does for
+    `compose_file`: in its directory (its `.env`) and under the project's name."""
+    return [
+        "docker",
+        "compose",
+        "--ansi",
+        "never",
+        "--project-directory",
+        project_directory(compose_file),
+        *(["--project-name", project] if project else []),
+        "--file",
+        "-",
+        "config",
+        "--images",
+    ]
 
 
 def build(compose_file: str, service: str) -> list[str]:

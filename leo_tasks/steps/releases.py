@@ -25,7 +25,7 @@ from .. import composefile
 from ..commands import docker, fs
 from ..errors import CommandFailed, StepFailed
 from ..facts import Container
-from ..imagetags import is_built_by_leo, release_tag
+from ..imagetags import is_built_by_leo, is_release_tag, release_tag
 from ..layout import AppPaths
 from .base import Host, read_file
 from .lock import who
@@ -207,6 +207,8 @@ def _prune(host: Host, paths: AppPaths, previous: list[Release], current: Releas
     kept = _in_use([*previous[len(old) :], current])
     tags = [s["tag"] for r in old for s in r.services.values() if s.get("tag")]
     tags += built_images(old, paths.app)
+    # A rollback release runs an earlier release's tag; once no kept release does, it goes.
+    tags += [ref for ref in _in_use(old) if is_release_tag(ref, paths.app)]
     tags = [ref for ref in dict.fromkeys(tags) if ref not in kept]
     if tags:
         host.remote.run(docker.remove_images(tags), check=False)

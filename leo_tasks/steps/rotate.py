@@ -320,6 +320,7 @@ class _Run:
         if self.candidates:
             try:
                 _install_candidates(host, paths, app.project)
+                self.candidates = []  # in place: nothing left to drop
             except LeoError as exc:
                 # The candidate stays; a release recorded now would name the old file.
                 installed, self.drop_candidate = False, False

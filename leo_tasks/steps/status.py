@@ -6,7 +6,7 @@ from ..appsettings import WEB_PORT_SETTING, AppSettings
 from ..envfile import EnvFile
 from ..errors import InvalidInput, StepFailed
 from ..facts import parse_upstream
-from ..layout import WEB_PORT, AppPaths
+from ..layout import WEB_PORT, WEB_SERVICE, AppPaths
 from . import lock, releases, webport
 from .base import Host, read_files
 from .containers import containers
@@ -68,9 +68,12 @@ def _web(settings: AppSettings, history: list[releases.Release]) -> str:
     text = f"service {settings.web_service}, port "
     if settings.web_port is not None:
         return text + f"{settings.web_port} ({WEB_PORT_SETTING})"
-    if webport.kept_from_before(history):
+    if settings.web_service == WEB_SERVICE and webport.kept_from_before(history):
         return text + f"{WEB_PORT} (kept from before leo read EXPOSE; {WEB_PORT_SETTING} sets it)"
-    found = history[-1].web.get("port") if history else None
-    if found:
-        return text + f"{found} (found in the image at release {history[-1].number})"
-    return text + "found in the image at the first deploy"
+    last = history[-1] if history else None
+    how = last.web.get("how") if last else None
+    if last and how == webport.EXPOSED:
+        return text + f"{last.web.get('port')} (found in the image at release {last.number})"
+    if last and how == webport.DEFAULT:
+        return text + f"{last.web.get('port')} (the default at release {last.number})"
+    return text + "from the image's EXPOSE at the next deploy"

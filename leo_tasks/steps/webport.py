@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 from ..appsettings import WEB_PORT_SETTING
 from ..commands import docker
 from ..errors import InvalidInput
-from ..layout import WEB_PORT
+from ..layout import WEB_PORT, WEB_SERVICE
 from . import releases
 from .base import Host
 
@@ -76,7 +76,8 @@ def resolve(host: Host, app: App) -> App:
     image = str((app.model.services.get(app.web) or {}).get("image") or "")
     with host.step("find web port") as line:
         found = DEFAULT
-        if kept_from_before(releases.load(host, app.project.paths)):
+        # The previous leo served only a service named web.
+        if app.web == WEB_SERVICE and kept_from_before(releases.load(host, app.project.paths)):
             port, how, found = WEB_PORT, "kept: the port before leo read EXPOSE", KEPT
         elif not image:
             port, how = WEB_PORT, f"the default: service {app.web} names no image"

@@ -147,8 +147,17 @@ def test_config_argv_runs_in_the_compose_files_directory():
     ]
 
 
-def test_image_name_argv_asks_compose_for_one_services_image():
-    assert localcompose.image_name("c.yml", "-odd")[-4:] == ["config", "--images", "--", "-odd"]
+def test_image_names_argv_reads_the_model_from_stdin_in_the_projects_directory():
+    assert localcompose.image_names_from_stdin("/src/shop/c.yml", "shop")[4:] == [
+        "--project-directory",
+        "/src/shop",
+        "--project-name",
+        "shop",
+        "--file",
+        "-",
+        "config",
+        "--images",
+    ]
 
 
 def test_build_argv_builds_one_service_with_plain_progress():

@@ -125,3 +125,12 @@ def test_random_valid_app_and_service_names_give_valid_distinct_tags():
         pattern = release_tag_filter(app)
         matched = {pair for tag, pair in tags.items() if docker_reference_match(pattern, tag)}
         assert matched == {pair for pair in pairs if pair[0] == app}
+
+
+def test_release_tags_of_one_app_are_told_apart():
+    from leo_tasks.imagetags import is_release_tag
+
+    assert is_release_tag("leo/shop/web:release-3", "shop")
+    assert not is_release_tag("leo/shop-api/web:release-3", "shop")
+    assert not is_release_tag("leo-shop-web:0123456789ab", "shop")
+    assert not is_release_tag("postgres:16", "shop")

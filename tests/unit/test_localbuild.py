@@ -124,6 +124,14 @@ def test_an_empty_image_is_no_image():
             "COMPOSE_PROJECT_NAME=fromenv\n",
             "fromenv-web",
         ),
+        # Only this service's name, not those of the services it depends on.
+        (
+            "shop",
+            "services:\n  web:\n    build: .\n    image: ${REPO:-x}/web\n    depends_on: [db]\n"
+            "  db:\n    image: postgres:16\n",
+            "",
+            "x/web",
+        ),
         # leo's env file exists only on the host: reading the config must not need it.
         (
             "shop",
@@ -407,3 +415,12 @@ def test_an_upper_case_service_with_its_own_image_is_fine_to_build(tmp_path, mon
     with pytest.raises(BuildFailed, match="building service Worker failed"):
         localbuild.build(str(tmp_path / "c.yml"), "shop")
     assert started == [localcompose.build(str(tmp_path / "c.yml"), "Worker")]
+
+
+def test_services_with_profiles_are_not_built():
+    # leo's plain `up` never starts them; the uninterpolated config still lists them.
+    config = {
+        "name": "p",
+        "services": {"app": {"build": {}}, "tests": {"build": {}, "profiles": ["t"]}},
+    }
+    assert buildable(config) == ["app"]
