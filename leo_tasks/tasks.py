@@ -17,6 +17,7 @@ from invoke import Collection, Exit
 
 from . import localbuild, validate
 from .appsettings import web_port
+from .envfile import EnvFile
 from .errors import InvalidInput
 from .fleet import Done, Fleet, conclude
 from .layout import WEB_SERVICE, AppPaths
@@ -354,6 +355,50 @@ def env_del(
     each_host_locked(c, run, verbose, action, what="env.del", lock_name="env")
 
 
+@leo_task(
+    name="push",
+    help={
+        "file": "a local dotenv file (NAME=VALUE lines, as `leo env` prints them)",
+        "prune": "also remove the variables the file lacks (never leo's own LEO_* settings)",
+        "lock-wait": ENV_LOCK_HELP,
+    },
+)
+@cli_errors
+def env_push(
+    c,
+    app=None,
+    host=None,
+    file=None,
+    prune=False,
+    lock_wait=None,
+    batch=None,
+    batch_wait=None,
+    verbose=False,
+):
+    """Set every variable of a local env file in one write (applies on the next rotate).
+
+    Prints the names added, changed and removed, never a value.
+    """
+    run = app_run(c, app, host, lock_wait, batch, batch_wait, default_wait=env_step.LOCK_WAIT)
+    if not file:
+        raise InvalidInput("no file given: pass --file .env.production")
+    try:
+        values = EnvFile.parse(read_local(file, "env file")).values()
+    except InvalidInput as exc:
+        raise InvalidInput(f"{file}: {exc}") from None
+    for name in values:
+        validate.env_name(name)
+
+    def action(h: Host) -> None:
+        with h.step(f"env.push {os.path.basename(file)}") as line:
+            done = env_step.push(h, run.paths, values, prune=prune, wait=run.lock_wait)
+            line.outcome = done.describe()
+            if done.describe() != "unchanged":
+                line.outcome += ": run `leo rotate` to restart the app with it"
+
+    each_host_locked(c, run, verbose, action, what="env.push", lock_name="env")
+
+
 @leo_task
 @cli_errors
 def status(c, app=None, host=None, verbose=False):
@@ -470,7 +515,7 @@ def implode(c, host=None, yes=False, volumes=False, verbose=False):
     )
 
 
-env = Collection("env", env_show, env_set, env_del)
+env = Collection("env", env_show, env_set, env_del, env_push)
 ns = Collection(
     setup,
     create,

@@ -6,7 +6,8 @@ serialised by the app's `env` lock on the host: neither is lost.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 
 from ..appsettings import check_setting
 from ..envfile import EnvFile, encode_value
@@ -67,3 +68,61 @@ def _edit(
             return False
         host.remote.put(env.render().encode(), paths.env_file, mode=0o600)
         return True
+
+
+@dataclass(frozen=True)
+class EnvChange:
+    """What an env.push changed: names only, never a value."""
+
+    added: list[str] = field(default_factory=list)
+    changed: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+
+    def describe(self) -> str:
+        parts = [
+            f"{what} {', '.join(names)}"
+            for what, names in (
+                ("added", self.added),
+                ("changed", self.changed),
+                ("removed", self.removed),
+            )
+            if names
+        ]
+        return "; ".join(parts) or "unchanged"
+
+
+def push(
+    host: Host,
+    paths: AppPaths,
+    values: Mapping[str, str],
+    *,
+    prune: bool = False,
+    wait: float = LOCK_WAIT,
+) -> EnvChange:
+    """Set every variable of `values` in one write under the env lock; with `prune`,
+    remove the variables `values` lacks, except leo's own LEO_* settings (the web
+    service, the registry login...: a dotenv file for the app does not hold them, and
+    losing them would change how the app is deployed)."""
+    for name, value in values.items():
+        check_setting(name, value)
+    found: list[EnvChange] = []
+
+    def change(env: EnvFile) -> bool:
+        current = env.values()
+        dirty = False
+        for name, value in values.items():
+            dirty = env.set(name, value) or dirty
+        removed = [n for n in current if prune and n not in values and not n.startswith("LEO_")]
+        for name in removed:
+            dirty = env.delete(name) or dirty
+        found.append(
+            EnvChange(
+                added=[n for n in values if n not in current],
+                changed=[n for n in values if n in current and current[n] != values[n]],
+                removed=removed,
+            )
+        )
+        return dirty
+
+    _edit(host, paths, "env.push", change, wait)
+    return found[0]

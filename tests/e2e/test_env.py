@@ -96,3 +96,49 @@ def test_concurrent_sets_lose_nothing(leo, app):
     assert all(code == 0 for code, _ in outcomes), outcomes
     values = EnvFile.parse((APPS / app / "env").read_text()).values()
     assert values == {f"VAR_{i}": f"value {i}" for i in range(8)}
+
+
+def test_env_push_sets_a_whole_file_prints_names_only_and_prunes(leo, app, tmp_path):
+    deploy_v1(leo, app, tmp_path)
+    set_env(leo, app, "KEEP", "1")
+    set_env(leo, app, "OLD", "going")
+    local = EnvFile.parse("")
+    for name, value in {**NASTY, "KEEP": "2"}.items():
+        local.set(name, value)
+    dotenv = tmp_path / ".env.production"
+    dotenv.write_text(local.render())
+
+    def push(*extra: str):
+        return leo("env.push", "--app", app, "--host", "testhost", "--file", str(dotenv), *extra)
+
+    done = push()
+    assert f"added {', '.join(NASTY)}; changed KEEP" in done.stderr
+    said = done.stdout + done.stderr
+    assert not [v for v in NASTY.values() if len(v) > 3 and v in said]  # names, never values
+    leo("rotate", "--app", app, "--host", "testhost")
+    for name, value in NASTY.items():
+        assert http_raw(domain_of(app), f"/cgi-bin/env?{name}") == value.encode(), name
+    assert http_raw(domain_of(app), "/cgi-bin/env?KEEP") == b"2"
+
+    assert ": unchanged" in push().stderr  # nothing written the second time
+    pruned = push("--prune")
+    assert "removed OLD" in pruned.stderr
+    after = EnvFile.parse((APPS / app / "env").read_text()).values()
+    assert "OLD" not in after and after["LEO_DRAIN_SECONDS"] == "0.5"  # leo's own are kept
+    assert {k: after[k] for k in NASTY} == NASTY
+
+
+def test_env_push_of_a_file_leo_cannot_read_changes_nothing(leo, app, tmp_path):
+    leo("create", "--app", app, "--host", "testhost", "--image", "leo-test-web:v1")
+    before = (APPS / app / "env").read_bytes()
+    dotenv = tmp_path / "bad.env"
+    dotenv.write_text('GOOD=1\nSECRET="unterminated\nmore secret\n')
+    result = leo("env.push", "--app", app, "--host", "testhost", "--file", str(dotenv), ok=False)
+    assert result.returncode == 2, result.stderr
+    assert "bad.env" in result.stderr and "more secret" not in result.stderr
+    assert (APPS / app / "env").read_bytes() == before
+    port = tmp_path / "port.env"
+    port.write_text("LEO_WEB_PORT=http\n")
+    refused = leo("env.push", "--app", app, "--host", "testhost", "--file", str(port), ok=False)
+    assert refused.returncode == 2 and "LEO_WEB_PORT must be a TCP port" in refused.stderr
+    assert (APPS / app / "env").read_bytes() == before

@@ -448,3 +448,11 @@ def test_docker_compose_decodes_encode_value_to_the_same_values(tmp_path):
     mismatches = {k: (values[k], decoded.get(k)) for k in values if decoded.get(k) != values[k]}
     assert mismatches == {}
     assert set(decoded) == set(values)
+
+
+def test_env_push_describes_names_only():
+    from leo_tasks.steps.env import EnvChange
+
+    assert EnvChange().describe() == "unchanged"
+    change = EnvChange(added=["A", "B"], changed=["C"], removed=["D"])
+    assert change.describe() == "added A, B; changed C; removed D"

@@ -38,6 +38,7 @@ TASK_NAMES = {
     "env.show",
     "env.set",
     "env.del",
+    "env.push",
 }
 
 
@@ -143,6 +144,7 @@ def test_version(leo):
         (["env.set", "-a", "shop", "-H", NOWHERE, "--name", "1A", "--value", "x"], "variable"),
         (["env.set", "-a", "shop", "-H", NOWHERE, "--value", "x"], "invalid variable name ''"),
         (["env.del", "-a", "shop", "-H", NOWHERE], "invalid variable name ''"),
+        (["env.push", "-a", "shop", "-H", NOWHERE], "no file given: pass --file"),
         (["create", "-a", "shop", "-H", NOWHERE, "--image", "a b"], "invalid image reference"),
         (
             ["create", "-a", "shop", "-H", NOWHERE, "--image", "x", "--domain", "bad domain"],
