@@ -17,8 +17,9 @@ def project_directory(compose_file: str) -> str:
     return os.path.dirname(compose_file) or "."
 
 
-def base(compose_file: str, *global_flags: str) -> list[str]:
-    """`docker compose` on `compose_file`, `global_flags` before the subcommand."""
+def base(compose_file: str, *global_flags: str, file: str | None = None) -> list[str]:
+    """`docker compose` on `compose_file`, `global_flags` before the subcommand.
+    `file`: read that instead (`-`: stdin), in `compose_file`'s project directory."""
     return [
         "docker",
         "compose",
@@ -28,7 +29,7 @@ def base(compose_file: str, *global_flags: str) -> list[str]:
         "--project-directory",
         project_directory(compose_file),
         "--file",
-        compose_file,
+        file or compose_file,
     ]
 
 
@@ -46,19 +47,8 @@ def config_json(compose_file: str) -> list[str]:
 def image_names_from_stdin(compose_file: str, project: str) -> list[str]:
     """The image names of a model read from stdin, interpolated as compose does for
     `compose_file`: in its directory (its `.env`) and under the project's name."""
-    return [
-        "docker",
-        "compose",
-        "--ansi",
-        "never",
-        "--project-directory",
-        project_directory(compose_file),
-        *(["--project-name", project] if project else []),
-        "--file",
-        "-",
-        "config",
-        "--images",
-    ]
+    name = ["--project-name", project] if project else []
+    return [*base(compose_file, *name, file="-"), "config", "--images"]
 
 
 def build(compose_file: str, service: str) -> list[str]:

@@ -149,10 +149,10 @@ def test_config_argv_runs_in_the_compose_files_directory():
 
 def test_image_names_argv_reads_the_model_from_stdin_in_the_projects_directory():
     assert localcompose.image_names_from_stdin("/src/shop/c.yml", "shop")[4:] == [
-        "--project-directory",
-        "/src/shop",
         "--project-name",
         "shop",
+        "--project-directory",
+        "/src/shop",
         "--file",
         "-",
         "config",
