@@ -124,15 +124,18 @@ def record(
     rolled_back_from: int | None = None,
     web: dict[str, Any] | None = None,
     supplied: dict[str, str] | None = None,
+    history: History | None = None,
 ) -> Release:
     """Record the running release and tag its images.
 
     Runs after the switch: nothing here may fail the deploy for a reason that
     does not matter to what serves. A tag docker refuses is reported and
     left out (a rollback to this release then uses the image as named).
+    `history`: the app's, when the caller read it under the deploy lock it still
+    holds (no other run can have recorded a release since); else read here.
     """
     with host.step("record release") as line:
-        history = read_history(host, paths)
+        history = history or read_history(host, paths)
         number = history.highest + 1
         services: dict[str, dict[str, Any]] = {}
         untagged = []

@@ -168,6 +168,7 @@ class _Run:
         self.drop_candidate = True
         self.candidates: list[str] = []  # the candidate files this run uploaded
         self.supplied: dict[str, str] = {}  # service -> image leo's override names
+        self.history: releases.History | None = None
 
     def deploy(self, staged: Staged, site: str | None) -> RotateResult:
         host, paths = self.host, self.paths
@@ -176,7 +177,9 @@ class _Run:
             app = load_app(host, paths, staged)
             line.outcome = f"services: {', '.join(sorted(app.model.services))}; web: {app.web}"
         images.pull(host, app.project, app.model, app.settings)
-        app = webport.resolve(host, app)
+        # Read once under the deploy lock: the web port and the release record use it.
+        self.history = releases.read_history(host, paths)
+        app = webport.resolve(host, app, self.history.releases)
         _remove_temp_files(host, paths, keep=self.candidates)
         found = containers(host, paths.app)
         leftovers = [c for c in found if c.service in app.rotated and c.status in LEFTOVER_STATES]
@@ -341,6 +344,7 @@ class _Run:
                     self.note,
                     web=web,
                     supplied=self.supplied,
+                    history=self.history,
                     **self.provenance,
                 )
                 result.release = recorded.number

@@ -68,16 +68,18 @@ def kept_from_before(history: list[releases.Release]) -> bool:
     return not web or web.get("how") == KEPT
 
 
-def resolve(host: Host, app: App) -> App:
+def resolve(host: Host, app: App, history: list[releases.Release] | None = None) -> App:
     """`app` with its web port: LEO_WEB_PORT, else found in the web image (on the host by
-    now: after the pull)."""
+    now: after the pull). `history`: the app's releases, when the caller has read them."""
     if app.settings.web_port is not None:
         return dataclasses.replace(app, port=app.settings.web_port, port_found=SET)
     image = str((app.model.services.get(app.web) or {}).get("image") or "")
     with host.step("find web port") as line:
         found = DEFAULT
         # The previous leo served only a service named web.
-        if app.web == WEB_SERVICE and kept_from_before(releases.load(host, app.project.paths)):
+        if app.web == WEB_SERVICE and kept_from_before(
+            history if history is not None else releases.load(host, app.project.paths)
+        ):
             port, how, found = WEB_PORT, "kept: the port before leo read EXPOSE", KEPT
         elif not image:
             port, how = WEB_PORT, f"the default: service {app.web} names no image"
