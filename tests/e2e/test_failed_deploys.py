@@ -76,6 +76,7 @@ def test_failed_deploy_leaves_the_host_as_it_was(leo, app, tmp_path, case):
     assert container_states(app) == states  # new containers removed, old untouched
     assert releases_of(app) == history
     assert not (APPS / app / ".leo" / "candidate.compose.yml").exists()
+    assert not list((APPS / app / ".leo").glob("candidate.*"))  # the override's too
     assert load.failed == 0 and load.bodies["leo-test-web v1"] == load.total
 
     # The failed file was not left behind for the next rotate to ship.
@@ -124,6 +125,8 @@ def test_new_site_that_nginx_refuses_changes_nothing(leo, app, tmp_path, problem
         assert "did not apply the new configuration" in result.stderr
         assert "put back as it was" in result.stderr
     assert app_files(app) == files and container_states(app) == states
+    # Refused while staging, after the candidates were uploaded: none is left.
+    assert not list((APPS / app / ".leo").glob("candidate.*"))
     assert load.failed == 0 and load.bodies["leo-test-web v1"] == load.total
 
 
