@@ -6,6 +6,7 @@ import itertools
 import os
 import re
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,8 @@ from .hostkit import APPS, TESTHOST_DIR, Leo, make_home, sh
 
 _counter = itertools.count(1)
 TEST_APP = re.compile(r"t\d+-\d+")
+# An app dir untouched this long belongs to no running test (each takes < 2 min).
+LEFTOVER_AGE = 30 * 60
 
 
 def pytest_collection_modifyitems(items):
@@ -43,9 +46,11 @@ def deploy_host(leo, leo_home) -> str:
     """The test host with `leo setup` done (idempotent: fine if it already was)."""
     # Apps left by an interrupted earlier run (e.g. with a deliberately broken
     # nginx.conf) would make every `nginx -t` on this host fail.
+    # Only apps older than any test run: another pytest run on this host (a second
+    # worktree) may be using its own apps right now.
     if APPS.is_dir():
         for leftover in APPS.iterdir():
-            if TEST_APP.fullmatch(leftover.name):
+            if TEST_APP.fullmatch(leftover.name) and _older_than(leftover, LEFTOVER_AGE):
                 remove_app(leftover.name)
     leo("setup", "--host", "root@testhost", "--pubkey", str(leo_home / ".ssh/id_ed25519.pub"))
     return "testhost"
@@ -73,6 +78,13 @@ def remove_app(name: str) -> None:
     if (APPS / name).exists():
         shutil.rmtree(APPS / name)
         sh("nginx", "-s", "reload", ok=False)
+
+
+def _older_than(path: Path, seconds: float) -> bool:
+    try:
+        return time.time() - path.stat().st_mtime > seconds
+    except FileNotFoundError:
+        return False
 
 
 def domain_of(app: str) -> str:
