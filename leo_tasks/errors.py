@@ -2,13 +2,17 @@
 
 Exit codes are part of the interface (CI steps branch on them):
 0 ok, 1 a step failed on a host, 2 bad input (nothing was changed),
-3 could not connect or host key refused, 4 the app is locked by another run.
+3 could not connect or host key refused, 4 the app is locked by another run,
+5 a --dry-run found changes to make (0: nothing to change; nothing was changed).
 """
 
 from __future__ import annotations
 
 import shlex
 from collections.abc import Sequence
+
+# `--dry-run`: the run would change something (CI gates branch on it).
+DRY_RUN_CHANGES = 5
 
 
 class LeoError(Exception):

@@ -170,6 +170,18 @@ def parse_compose_config(text: str) -> ComposeModel:
     )
 
 
+def parse_recreated(text: str) -> set[str]:
+    """Container names compose's `--dry-run up` says it would recreate."""
+    found = set()
+    for line in text.splitlines():
+        words = line.split()
+        if "Container" in words:
+            at = words.index("Container")
+            if words[at + 1 : at + 3][-1:] == ["Recreate"]:
+                found.add(words[at + 1])
+    return found
+
+
 def parse_files(text: str) -> dict[str, str]:
     """path -> text, from the output of fs.read_many (paths never contain a newline:
     leo's own paths, built from validated names)."""

@@ -22,7 +22,7 @@ from invoke import Exit, Task, task
 from . import composefile, validate
 from .acme_client import LETS_ENCRYPT, LETS_ENCRYPT_STAGING, AcmeSettings
 from .connect import open_connection, ssh_config_for
-from .errors import ConnectionProblem, InvalidInput, LeoError, UndoFailed
+from .errors import DRY_RUN_CHANGES, ConnectionProblem, InvalidInput, LeoError, UndoFailed
 from .fleet import (
     ALL_AT_ONCE,
     Done,
@@ -48,6 +48,7 @@ from .report import OUTPUT_LOCK, Reporter
 from .steps import app as app_step
 from .steps import rollback as rollback_step
 from .steps.base import Host
+from .steps.preview import Preview
 from .steps.push import PushResult, human_bytes
 from .steps.rotate import AfterSwitch, RotateResult
 
@@ -338,6 +339,28 @@ def each_host_read(
             if not fleet.many:
                 raise failed[0][1]
             raise FleetFailed(f"failed on {', '.join(h.name for h, _ in failed)}")
+
+
+def each_host_preview(
+    c, hosts: list[HostSpec], verbose: bool, preview: Callable[[Host], Preview], *, what: str
+) -> None:
+    """`--dry-run`: each host's preview on stdout, grouped per host; nothing is changed
+    on any host, no lock is taken. Exit 0 when no host would change, DRY_RUN_CHANGES
+    when one would; a host that cannot be read fails the run as in `each_host_read`."""
+    changing: list[str] = []
+
+    def show(host: Host, found: Preview) -> None:
+        print_lines(host, found.lines)
+        if found.changes:
+            changing.append(host.name)
+
+    each_host_read(c, hosts, verbose, preview, show)
+    if changing:
+        raise Exit(
+            f"leo: {what} --dry-run: changes to make on {', '.join(changing)} "
+            "(nothing was changed)",
+            code=DRY_RUN_CHANGES,
+        )
 
 
 def acme_settings(directory, staging, ca_bundle, email) -> AcmeSettings:

@@ -15,7 +15,7 @@ import sys
 
 from invoke import Collection, Exit
 
-from . import localbuild, validate
+from . import composefile, localbuild, validate
 from .appsettings import web_port
 from .envfile import EnvFile
 from .errors import InvalidInput
@@ -30,14 +30,17 @@ from .steps import env as env_step
 from .steps import implode as implode_step
 from .steps import lifecycle
 from .steps import lock as lock_step
+from .steps import preview as preview_step
 from .steps import push as push_step
 from .steps import releases as releases_step
 from .steps import rollback as rollback_step
 from .steps import rotate as rotate_step
 from .steps import setup as setup_step
 from .steps import status as status_step
+from .steps.app import AppFiles
 from .steps.base import Host
 from .taskkit import (
+    AppRun,
     app_files,
     app_run,
     cli_errors,
@@ -46,6 +49,7 @@ from .taskkit import (
     deployed,
     each_host,
     each_host_locked,
+    each_host_preview,
     each_host_read,
     leo_task,
     print_lines,
@@ -55,6 +59,11 @@ from .taskkit import (
     rollout_of,
 )
 from .tls_tasks import certs, letsencrypt
+
+DRY_RUN_HELP = (
+    "show what would change (files, images, containers, env names) and change nothing, "
+    "no lock taken; exit 0: nothing to change, 5: changes to make"
+)
 
 
 @leo_task(
@@ -100,6 +109,7 @@ def setup(
         "else 5000); kept as LEO_WEB_PORT",
         "nginx": "your own nginx site file instead of the generated one",
         "domain": "server_name (repeatable; default: the app name)",
+        "dry-run": DRY_RUN_HELP,
     },
 )
 @cli_errors
@@ -115,6 +125,7 @@ def create(
     domain=None,
     batch=None,
     batch_wait=None,
+    dry_run=False,
     verbose=False,
 ):
     """Create an app on the host: compose file, nginx site, env file; nothing started yet."""
@@ -129,6 +140,15 @@ def create(
     files = app_files(compose, nginx, image, web=web)
     domains = [validate.domain(d) for d in (domain or [])] or [app]
     paths = AppPaths(app)
+    if dry_run:
+        each_host_preview(
+            c,
+            hosts,
+            verbose,
+            lambda h: preview_step.create(h, paths, files, domains, web),
+            what="create",
+        )
+        return
     each_host(
         c,
         hosts,
@@ -147,6 +167,7 @@ def create(
         "images to the hosts and run them (needs --compose)",
         "push": "first copy the compose file's images that exist on this machine to the host "
         "(like `leo push`; skipped where the host has them)",
+        "dry-run": DRY_RUN_HELP,
     }
 )
 @cli_errors
@@ -162,6 +183,7 @@ def deploy(
     batch_wait=None,
     rollback_on_failure=False,
     push=False,
+    dry_run=False,
     verbose=False,
 ):
     """Upload new files (if given), then rotate: the usual way to ship a release.
@@ -176,6 +198,9 @@ def deploy(
         )
     paths, files = run.paths, app_files(compose, nginx)
     docker = LocalDocker()
+    if dry_run:
+        _preview_deploy(c, run, verbose, files, docker, build=build, push=push)
+        return
     built: list[LocalImage] = []
     if build:
         # Before connecting: a build that fails changes nothing on any host.
@@ -210,11 +235,39 @@ def deploy(
     )
 
 
+def _preview_deploy(
+    c, run: AppRun, verbose: bool, files: AppFiles, docker: LocalDocker, *, build: bool, push: bool
+) -> None:
+    """deploy --dry-run: nothing is built, pushed or uploaded; each host says what would."""
+    built: tuple[str, ...] = ()
+    if build and files.compose is not None:
+        services = composefile.services_of(files.compose, "the compose file")
+        built = tuple(
+            name
+            for name, spec in services.items()
+            if composefile.builds(spec) and not spec.get("profiles")
+        )
+    given = push_step.compose_images(files.compose, docker) if push and files.compose else None
+
+    def preview(h: Host) -> preview_step.Preview:
+        found = given if given is not None else []
+        if push and given is None:
+            found = push_step.live_images(h, run.paths, docker)
+        brings = preview_step.Brings(built, tuple(i.reference for i in found))
+        return preview_step.deploy(h, run.paths, files, brings, title=_dry_title("deploy", run))
+
+    each_host_preview(c, run.hosts, verbose, preview, what="deploy")
+
+
+def _dry_title(what: str, run: AppRun) -> str:
+    return f"{what} of {run.paths.app}, dry run (nothing on the host is changed):"
+
+
 def _to_stderr(line: str) -> None:
     print(line, file=sys.stderr, flush=True)
 
 
-@leo_task
+@leo_task(help={"dry-run": DRY_RUN_HELP})
 @cli_errors
 def rotate(
     c,
@@ -224,10 +277,21 @@ def rotate(
     batch=None,
     batch_wait=None,
     rollback_on_failure=False,
+    dry_run=False,
     verbose=False,
 ):
     """Zero-downtime deploy of what is on the host (the first deploy included)."""
     run = app_run(c, app, host, lock_wait, batch, batch_wait)
+    if dry_run:
+        title = _dry_title("rotate", run)
+        each_host_preview(
+            c,
+            run.hosts,
+            verbose,
+            lambda h: preview_step.deploy(h, run.paths, AppFiles(), title=title),
+            what="rotate",
+        )
+        return
     each_host_locked(
         c,
         run,
@@ -304,6 +368,7 @@ ENV_LOCK_HELP = "seconds to wait while a rotate or another edit holds the env fi
         "name": "variable name",
         "value": "value, stored exactly as given",
         "lock-wait": ENV_LOCK_HELP,
+        "dry-run": DRY_RUN_HELP,
     },
 )
 @cli_errors
@@ -316,6 +381,7 @@ def env_set(
     lock_wait=None,
     batch=None,
     batch_wait=None,
+    dry_run=False,
     verbose=False,
 ):
     """Set one variable in the app's env file (applies on the next rotate)."""
@@ -323,6 +389,14 @@ def env_set(
     if value is None:
         raise InvalidInput("no value given: pass --value VALUE (--value '' for empty)")
     validate.env_name(name or "")
+    if dry_run:
+
+        def preview(h: Host) -> preview_step.Preview:
+            changed = env_step.set_value(h, run.paths, name, value, dry_run=True)
+            return preview_step.env_edit(_dry_title("env.set", run), changed, f"set {name}")
+
+        each_host_preview(c, run.hosts, verbose, preview, what="env.set")
+        return
 
     def action(h: Host) -> None:
         with h.step(f"env.set {name}") as line:
@@ -334,14 +408,33 @@ def env_set(
     each_host_locked(c, run, verbose, action, what="env.set", lock_name="env")
 
 
-@leo_task(name="del", help={"name": "variable name", "lock-wait": ENV_LOCK_HELP})
+@leo_task(
+    name="del",
+    help={"name": "variable name", "lock-wait": ENV_LOCK_HELP, "dry-run": DRY_RUN_HELP},
+)
 @cli_errors
 def env_del(
-    c, app=None, host=None, name=None, lock_wait=None, batch=None, batch_wait=None, verbose=False
+    c,
+    app=None,
+    host=None,
+    name=None,
+    lock_wait=None,
+    batch=None,
+    batch_wait=None,
+    dry_run=False,
+    verbose=False,
 ):
     """Remove one variable from the app's env file (applies on the next rotate)."""
     run = app_run(c, app, host, lock_wait, batch, batch_wait, default_wait=env_step.LOCK_WAIT)
     validate.env_name(name or "")
+    if dry_run:
+
+        def preview(h: Host) -> preview_step.Preview:
+            changed = env_step.delete(h, run.paths, name, dry_run=True)
+            return preview_step.env_edit(_dry_title("env.del", run), changed, f"remove {name}")
+
+        each_host_preview(c, run.hosts, verbose, preview, what="env.del")
+        return
 
     def action(h: Host) -> None:
         with h.step(f"env.del {name}") as line:
@@ -361,6 +454,7 @@ def env_del(
         "file": "a local dotenv file (NAME=VALUE lines, as `leo env` prints them)",
         "prune": "also remove the variables the file lacks (never leo's own LEO_* settings)",
         "lock-wait": ENV_LOCK_HELP,
+        "dry-run": DRY_RUN_HELP,
     },
 )
 @cli_errors
@@ -373,6 +467,7 @@ def env_push(
     lock_wait=None,
     batch=None,
     batch_wait=None,
+    dry_run=False,
     verbose=False,
 ):
     """Set every variable of a local env file in one write (applies on the next rotate).
@@ -388,6 +483,15 @@ def env_push(
         raise InvalidInput(f"{file}: {exc}") from None
     for name in values:
         validate.env_name(name)
+    if dry_run:
+
+        def preview(h: Host) -> preview_step.Preview:
+            done = env_step.push(h, run.paths, values, prune=prune, dry_run=True)
+            changed = done.describe() != "unchanged"
+            return preview_step.env_edit(_dry_title("env.push", run), changed, done.describe())
+
+        each_host_preview(c, run.hosts, verbose, preview, what="env.push")
+        return
 
     def action(h: Host) -> None:
         with h.step(f"env.push {os.path.basename(file)}") as line:
@@ -431,10 +535,20 @@ def releases(c, app=None, host=None, verbose=False):
     )
 
 
-@leo_task(help={"to": "release number to go back to (default: the previous one)"})
+@leo_task(
+    help={"to": "release number to go back to (default: the previous one)", "dry-run": DRY_RUN_HELP}
+)
 @cli_errors
 def rollback(
-    c, app=None, host=None, to=None, lock_wait=None, batch=None, batch_wait=None, verbose=False
+    c,
+    app=None,
+    host=None,
+    to=None,
+    lock_wait=None,
+    batch=None,
+    batch_wait=None,
+    dry_run=False,
+    verbose=False,
 ):
     """Redeploy a recorded release (its compose file and exact images), zero-downtime.
 
@@ -447,6 +561,15 @@ def rollback(
         if not str(to).isdigit():
             raise InvalidInput(f"--to takes a release number, not {to!r}")
         target = int(to)
+    if dry_run:
+
+        def preview(h: Host) -> preview_step.Preview:
+            _, release, files = rollback_step.target(h, run.paths, target)
+            title = _dry_title(f"rollback to release {release.number}", run)
+            return preview_step.deploy(h, run.paths, files, title=title)
+
+        each_host_preview(c, run.hosts, verbose, preview, what="rollback")
+        return
     each_host_locked(
         c,
         run,

@@ -59,6 +59,39 @@ def config_json(project: Project) -> list[str]:
     return [*base(project), "config", "--format", "json"]
 
 
+# `leo ... --dry-run`: compose on files that are not on the host. The compose file
+# is the first $1 bytes of stdin and leo's override the next $2 (read by size: no
+# wait for an end of input); bash's process substitution hands compose a /dev/fd
+# path to each, so neither is written anywhere on the host.
+_WITH_FILES_FROM_STDIN = r"""
+export LC_ALL=C
+compose= override=
+IFS= read -r -d '' -N "$1" compose
+[ "$2" = 0 ] || IFS= read -r -d '' -N "$2" override
+shift 2
+"$@" 3< <(printf '%s' "$compose") 4< <(printf '%s' "$override")
+"""
+
+
+def with_files_from_stdin(
+    paths: AppPaths, compose_text: str, override_text: str | None, *args: str
+) -> tuple[list[str], str]:
+    """argv and stdin of `docker compose ... ARGS` run on the given texts in place of
+    the app's files (same project name and directory, so relative paths resolve alike)."""
+    sizes = [str(len(text.encode())) for text in (compose_text, override_text or "")]
+    project = Project(paths, "/dev/fd/3", "/dev/fd/4" if override_text is not None else None)
+    argv = ["bash", "-c", _WITH_FILES_FROM_STDIN, "leo-preview", *sizes, *base(project), *args]
+    return argv, compose_text + (override_text or "")
+
+
+def dry_run_up(services: Iterable[str]) -> list[str]:
+    """The arguments of compose's own dry run of `up` for `services`: it prints, per
+    container, what `up` would do with it ("Running": nothing, "Recreate": its
+    configuration or image changed), and changes nothing. `--pull never`: the caller
+    passes only services whose image is on the host (a dry run must not reach a registry)."""
+    return ["--dry-run", "up", "--detach", "--no-deps", "--pull", "never", "--", *services]
+
+
 def up(
     project: Project,
     services: Iterable[str] = (),

@@ -42,7 +42,13 @@ LOCK_WAIT = 600.0
 
 
 def set_value(
-    host: Host, paths: AppPaths, name: str, value: str, *, wait: float = LOCK_WAIT
+    host: Host,
+    paths: AppPaths,
+    name: str,
+    value: str,
+    *,
+    wait: float = LOCK_WAIT,
+    dry_run: bool = False,
 ) -> bool:
     try:
         value.encode("utf-8")
@@ -51,17 +57,29 @@ def set_value(
     # A LEO_* setting the next rotate would refuse (LEO_WEB_PORT=http) is refused
     # now, before anything is written.
     check_setting(name, value)
-    return _edit(host, paths, f"env.set {name}", lambda env: env.set(name, value), wait)
+    return _edit(host, paths, f"env.set {name}", lambda env: env.set(name, value), wait, dry_run)
 
 
-def delete(host: Host, paths: AppPaths, name: str, *, wait: float = LOCK_WAIT) -> bool:
-    return _edit(host, paths, f"env.del {name}", lambda env: env.delete(name), wait)
+def delete(
+    host: Host, paths: AppPaths, name: str, *, wait: float = LOCK_WAIT, dry_run: bool = False
+) -> bool:
+    return _edit(host, paths, f"env.del {name}", lambda env: env.delete(name), wait, dry_run)
 
 
 def _edit(
-    host: Host, paths: AppPaths, purpose: str, change: Callable[[EnvFile], bool], wait: float
+    host: Host,
+    paths: AppPaths,
+    purpose: str,
+    change: Callable[[EnvFile], bool],
+    wait: float,
+    dry_run: bool = False,
 ) -> bool:
-    """Read, change and write the env file under the app's env lock; returns changed."""
+    """Read, change and write the env file under the app's env lock; returns changed.
+
+    `dry_run`: the same change made to a copy read without the lock, and not written:
+    whether the edit would change the file, with nothing on the host touched."""
+    if dry_run:
+        return change(load(host, paths))
     with lock.held(host, paths, "env", purpose=purpose, wait=wait):
         env = load(host, paths)
         if not change(env):
@@ -98,6 +116,7 @@ def push(
     *,
     prune: bool = False,
     wait: float = LOCK_WAIT,
+    dry_run: bool = False,
 ) -> EnvChange:
     """Set every variable of `values` in one write under the env lock; with `prune`,
     remove the variables `values` lacks, except leo's own LEO_* settings (the web
@@ -124,5 +143,5 @@ def push(
         )
         return dirty
 
-    _edit(host, paths, "env.push", change, wait)
+    _edit(host, paths, "env.push", change, wait, dry_run)
     return found[0]

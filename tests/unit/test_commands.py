@@ -471,3 +471,27 @@ def test_install_candidates_keeps_the_previous_files_and_moves_each_into_place(t
     assert (live.read_text(), previous.read_text()) == ("new", "old")
     assert new_live.read_text() == "first" and not new_previous.exists()
     assert not candidate.exists() and not new_candidate.exists()
+
+
+def test_files_from_stdin_reach_compose_as_two_files_and_nothing_is_written(tmp_path):
+    """The dry run's script, with `cat` in place of docker compose: each text arrives
+    whole (trailing newlines, quotes and non-ASCII kept) through /dev/fd, read by size."""
+    from leo_tasks.commands.compose import with_files_from_stdin
+
+    compose_text = "services:\n  web:\n    image: 'x:1' # ünïcode $HOME\n\n"
+    override_text = "services:\n  web:\n    ports: !reset []\n"
+    argv, stdin = with_files_from_stdin(AppPaths("shop"), compose_text, override_text, "config")
+    assert argv[-1] == "config" and "--file" in argv and "/dev/fd/3" in argv
+    script = [*argv[:6], "sh", "-c", 'cat /dev/fd/3; printf "|"; cat /dev/fd/4']
+    done = subprocess.run(script, input=stdin.encode(), capture_output=True, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.decode() == compose_text + "|" + override_text
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_dry_run_up_never_pulls():
+    from leo_tasks.commands.compose import dry_run_up
+
+    argv = dry_run_up(["web", "worker"])
+    assert argv[0] == "--dry-run" and argv[4:6] == ["--pull", "never"]
+    assert argv[-3:] == ["--", "web", "worker"]

@@ -338,3 +338,16 @@ def test_parse_image_ids(captured):
         ),
     }
     assert parse_image_ids("") == {}
+
+
+def test_parse_recreated_names_only_the_containers_compose_would_recreate():
+    from leo_tasks.facts import parse_recreated
+
+    text = (
+        " DRY-RUN MODE -  Container shop-web-1  Running\n"
+        " DRY-RUN MODE -  Container shop-worker-1  Recreate\n"
+        " DRY-RUN MODE -  Container shop-worker-1  Recreated\n"
+        " DRY-RUN MODE -  Container 3bc43294a406_shop-worker-1  Starting\n"
+        " DRY-RUN MODE -  Container shop-db-1  Creating\n"
+    )
+    assert parse_recreated(text) == {"shop-worker-1"}
