@@ -18,34 +18,29 @@ from . import lock, releases, webport
 from .base import Host, read_files
 from .containers import containers
 
-# Where the web port comes from (WebPort.source).
-FROM_SETTING = "setting"  # LEO_WEB_PORT
-FROM_BEFORE = "kept"  # kept from before leo read EXPOSE
-FROM_IMAGE = "image"  # the image's EXPOSE, at a release
-FROM_DEFAULT = "default"  # leo's default, at a release
-NEXT_DEPLOY = "next-deploy"  # not known until the next deploy reads the image
-
 
 @dataclass(frozen=True)
 class WebPort:
     """The web service, its port, and where the port comes from."""
 
     service: str
-    port: int | None
-    source: str
-    release: int | None = None  # the release that found it (image, default)
+    port: int | None  # None: the next deploy reads it from the image
+    # How it was found, in the words release records use (webport.SET, KEPT,
+    # EXPOSED, DEFAULT); None with the port.
+    source: str | None
+    release: int | None = None  # the release that found it (EXPOSED, DEFAULT)
 
     def describe(self) -> str:
         text = f"service {self.service}, port "
-        if self.source == FROM_SETTING:
+        if self.source == webport.SET:
             return text + f"{self.port} ({WEB_PORT_SETTING})"
-        if self.source == FROM_BEFORE:
+        if self.source == webport.KEPT:
             return (
                 text + f"{self.port} (kept from before leo read EXPOSE; {WEB_PORT_SETTING} sets it)"
             )
-        if self.source == FROM_IMAGE:
+        if self.source == webport.EXPOSED:
             return text + f"{self.port} (found in the image at release {self.release})"
-        if self.source == FROM_DEFAULT:
+        if self.source == webport.DEFAULT:
             return text + f"{self.port} (the default at release {self.release})"
         return text + "from the image's EXPOSE at the next deploy"
 
@@ -53,15 +48,14 @@ class WebPort:
 def web_port(settings: AppSettings, history: list[releases.Release]) -> WebPort:
     service = settings.web_service
     if settings.web_port is not None:
-        return WebPort(service, settings.web_port, FROM_SETTING)
+        return WebPort(service, settings.web_port, webport.SET)
     if service == WEB_SERVICE and webport.kept_from_before(history):
-        return WebPort(service, WEB_PORT, FROM_BEFORE)
+        return WebPort(service, WEB_PORT, webport.KEPT)
     last = history[-1] if history else None
     how = last.web.get("how") if last else None
     if last and how in (webport.EXPOSED, webport.DEFAULT):
-        source = FROM_IMAGE if how == webport.EXPOSED else FROM_DEFAULT
-        return WebPort(service, last.web.get("port"), source, last.number)
-    return WebPort(service, None, NEXT_DEPLOY)
+        return WebPort(service, last.web.get("port"), how, last.number)
+    return WebPort(service, None, None)
 
 
 @dataclass(frozen=True)

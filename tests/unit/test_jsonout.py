@@ -138,7 +138,7 @@ def test_status_agreeing_carries_the_facts_the_text_shows():
     assert entry["web"] == {
         "service": "web",
         "port": 8000,
-        "port_source": "image",
+        "port_source": "EXPOSE",
         "port_release": 2,
         "settings_problem": None,
     }
@@ -179,13 +179,13 @@ def test_status_of_an_app_never_deployed():
     found = a_status([], containers=[], release=None, web=status.web_port(AppSettings(), []))
     [entry] = document("status", ("h1", status.as_json(found)))["hosts"]
     assert entry["release"] is None and entry["containers"] == [] and entry["agree"] is True
-    assert entry["web"]["port"] is None and entry["web"]["port_source"] == "next-deploy"
+    assert entry["web"]["port"] is None and entry["web"]["port_source"] is None
 
 
 @pytest.mark.parametrize(
     ("settings", "history", "expected"),
     [
-        (AppSettings(web_port=8080), [], ("setting", 8080, None)),
+        (AppSettings(web_port=8080), [], ("LEO_WEB_PORT", 8080, None)),
         (AppSettings(), [release(1, web={})], ("kept", 5000, None)),
         (AppSettings(), [release(1, web={"port": 5000, "how": "default"})], ("default", 5000, 1)),
     ],
