@@ -34,6 +34,7 @@ from .fleet import (
     parse_batch,
 )
 from .hosts import HostSpec, parse_hosts, unique_targets
+from .jsonout import Document
 from .layout import DEPLOY_USER, WEB_SERVICE, AppPaths
 from .projectconfig import host_groups, project_defaults
 from .remote import (
@@ -76,6 +77,7 @@ HELP = {
     "batch": "roll through the hosts N (or N%) at a time; a batch with a failure stops the run",
     "batch-wait": "seconds to pause between batches",
     "rollback-on-failure": "when a host fails, put the hosts this run moved back on their release",
+    "json": "print one JSON document on stdout instead of text (README: JSON output)",
 }
 
 
@@ -320,21 +322,29 @@ def each_host_read(
     show: Callable[[Host, T], None],
     *,
     user: str | None = DEPLOY_USER,
+    document: Document | None = None,
 ) -> None:
     """Read-only tasks: read every host at once, then show each host's output in the
     order given (grouped per host, not interleaved). A host that fails is named and
-    the others still shown; exit 1 (one host: that host's error and exit status)."""
+    the others still shown; exit 1 (one host: that host's error and exit status).
+
+    With a `document` (--json), a host that fails gets an entry with its error, and
+    the document is printed once every host was read, before the run exits."""
     with connected(c, hosts, verbose, user=user) as fleet:
         failed: list[tuple[Host, LeoError]] = []
         for host, value in fleet.gather(read):
             if isinstance(value, LeoError):
                 failed.append((host, value))
+                if document is not None:
+                    document.fail(host, value)
                 if fleet.many:
                     with OUTPUT_LOCK:
                         for line in str(value).splitlines():
                             print(f"[{host.name}] leo: {line}", file=sys.stderr, flush=True)
             else:
                 show(host, value)
+        if document is not None:
+            document.emit()
         if failed:
             if not fleet.many:
                 raise failed[0][1]

@@ -20,6 +20,7 @@ from .appsettings import web_port
 from .envfile import EnvFile
 from .errors import InvalidInput
 from .fleet import Done, Fleet, conclude
+from .jsonout import Document
 from .layout import WEB_SERVICE, AppPaths
 from .localdocker import LocalDocker, LocalImage
 from .push_tasks import push
@@ -346,17 +347,26 @@ def run_(c, app=None, host=None, service=None, command=None, verbose=False):
 
 @leo_task(default=True, name="show")
 @cli_errors
-def env_show(c, app=None, host=None, verbose=False):
+def env_show(c, app=None, host=None, json=False, verbose=False):
     """Print the app's environment (as env-file lines)."""
     app, hosts = resolve(c, app, host)
+    out = Document("env", app) if json else None
 
-    def show(h: Host, text: str) -> None:
+    def show(h: Host, values: dict[str, str]) -> None:
+        text = env_step.render(values)
         if len(hosts) == 1:  # env-file lines as they are, to pipe or redirect
             print(text, end="", flush=True)
         else:
             print_lines(h, text.splitlines())
 
-    each_host_read(c, hosts, verbose, lambda h: env_step.show(h, AppPaths(app)), show)
+    each_host_read(
+        c,
+        hosts,
+        verbose,
+        lambda h: env_step.variables(h, AppPaths(app)),
+        out.show(env_step.as_json) if out else show,
+        document=out,
+    )
 
 
 ENV_LOCK_HELP = "seconds to wait while a rotate or another edit holds the env file (default 600)"
@@ -505,33 +515,42 @@ def env_push(
 
 @leo_task
 @cli_errors
-def status(c, app=None, host=None, verbose=False):
+def status(c, app=None, host=None, json=False, verbose=False):
     """Show the app's containers, what nginx points at, and whether they agree (exit 1 if not)."""
     app, hosts = resolve(c, app, host)
+    out = Document("status", app) if json else None
     disagree = []
 
-    def show(h: Host, found: tuple[list[str], bool]) -> None:
-        lines, agree = found
-        print_lines(h, lines)
-        if not agree:
+    def show(h: Host, found: status_step.Status) -> None:
+        if out:
+            out.add(h, status_step.as_json(found))
+        else:
+            print_lines(h, status_step.lines(found))
+        if not found.agree:
             disagree.append(h.name)
 
-    each_host_read(c, hosts, verbose, lambda h: status_step.status(h, AppPaths(app)), show)
+    each_host_read(
+        c, hosts, verbose, lambda h: status_step.read(h, AppPaths(app)), show, document=out
+    )
     if disagree:
         raise Exit(f"leo: nginx and the web containers disagree on {', '.join(disagree)}", code=1)
 
 
 @leo_task
 @cli_errors
-def releases(c, app=None, host=None, verbose=False):
+def releases(c, app=None, host=None, json=False, verbose=False):
     """List the app's recorded releases, newest first (* = current)."""
     app, hosts = resolve(c, app, host)
+    out = Document("releases", app) if json else None
     each_host_read(
         c,
         hosts,
         verbose,
-        lambda h: releases_step.describe(releases_step.load(h, AppPaths(app))),
-        print_lines,
+        lambda h: releases_step.load(h, AppPaths(app)),
+        out.show(releases_step.releases_json)
+        if out
+        else lambda h, found: print_lines(h, releases_step.describe(found)),
+        document=out,
     )
 
 
@@ -582,16 +601,19 @@ def rollback(
 
 @leo_task(help={"release": "end the processes holding the app's locks (a hung run)"})
 @cli_errors
-def lock(c, app=None, host=None, release=False, verbose=False):
+def lock(c, app=None, host=None, release=False, json=False, verbose=False):
     """Show who holds the app's locks; --release ends a hung run's hold on them."""
     app, hosts = resolve(c, app, host)
-
+    out = Document("lock", app) if json else None
     each_host_read(
         c,
         hosts,
         verbose,
-        lambda h: lock_step.inspect(h, AppPaths(app), release=release),
-        print_lines,
+        lambda h: lock_step.states(h, AppPaths(app), release=release),
+        out.show(lock_step.locks_json)
+        if out
+        else lambda h, found: print_lines(h, [state.describe() for state in found]),
+        document=out,
     )
 
 

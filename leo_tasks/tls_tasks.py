@@ -6,7 +6,9 @@ from invoke import Collection, Exit
 
 from . import validate
 from .fleet import conclude
+from .jsonout import Document
 from .layout import AppPaths
+from .steps import certreport
 from .steps import tls as tls_step
 from .steps.base import Host
 from .taskkit import (
@@ -113,19 +115,24 @@ def letsencrypt_schedule(
 
 @leo_task(help={"days": "exit 1 when a certificate expires within this many days (default 30)"})
 @cli_errors
-def certs(c, app=None, host=None, days=None, verbose=False):
+def certs(c, app=None, host=None, days=None, json=False, verbose=False):
     """Print each host's certificates for the app: domains, issuer, expiry."""
     app, hosts = resolve(c, app, host)
     limit = parse_days(days)
+    out = Document("certs", app) if json else None
     expiring: list[str] = []
 
-    def show(h: Host, found: tuple[list[str], bool]) -> None:
-        lines, soon = found
-        print_lines(h, lines)
-        if soon:
+    def show(h: Host, found: certreport.CertReport) -> None:
+        if out:
+            out.add(h, certreport.as_json(found))
+        else:
+            print_lines(h, certreport.lines(found))
+        if found.expiring:
             expiring.append(h.name)
 
-    each_host_read(c, hosts, verbose, lambda h: tls_step.report(h, AppPaths(app), limit), show)
+    each_host_read(
+        c, hosts, verbose, lambda h: certreport.read(h, AppPaths(app), limit), show, document=out
+    )
     if expiring:
         raise Exit(
             f"leo: a certificate expires within {limit:g} days on {', '.join(expiring)}", code=1

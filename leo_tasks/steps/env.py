@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from ..appsettings import check_setting
 from ..envfile import EnvFile, encode_value
@@ -26,10 +27,24 @@ def load(host: Host, paths: AppPaths) -> EnvFile:
     return EnvFile.parse(text)
 
 
+def variables(host: Host, paths: AppPaths) -> dict[str, str]:
+    """The app's variables, in the env file's order."""
+    return load(host, paths).values()
+
+
 def show(host: Host, paths: AppPaths) -> str:
+    return render(variables(host, paths))
+
+
+def render(env: Mapping[str, str]) -> str:
     """The environment as env-file lines: plain values bare, others quoted exactly."""
-    values = load(host, paths).values()
-    return "".join(f"{name}={_display(name, value)}\n" for name, value in values.items())
+    return "".join(f"{name}={_display(name, value)}\n" for name, value in env.items())
+
+
+def as_json(env: Mapping[str, str]) -> dict[str, Any]:
+    """The same variables for --json: each value itself (what the container gets),
+    which JSON escapes where the env-file lines quote (see schemas/env.schema.json)."""
+    return {"env": dict(env)}
 
 
 def _display(name: str, value: str) -> str:

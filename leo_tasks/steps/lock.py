@@ -15,11 +15,13 @@ from __future__ import annotations
 import getpass
 import math
 import os
+import re
 import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from ..errors import ConnectionProblem, LeoError, LockHeld, StepFailed
 from ..layout import AppPaths
@@ -179,25 +181,93 @@ def is_held(host: Host, path: str) -> bool:
     return host.remote.run(probe_argv(path), check=False).stdout.strip() == "held"
 
 
-def inspect(host: Host, paths: AppPaths, *, release: bool = False) -> list[str]:
-    """Describe the app's locks; with `release`, end the processes holding them."""
+@dataclass(frozen=True)
+class Owner:
+    """Who holds a lock, from its `.owner` line (see `owner_line`); None: not in it."""
+
+    line: str  # the whole line, as `leo lock` prints it
+    purpose: str | None = None
+    by: str | None = None
+    pid: int | None = None
+    since: str | None = None  # ISO 8601 UTC
+
+
+_OWNER = re.compile(r"(?P<purpose>.+) by (?P<by>\S+) pid (?P<pid>\d+) since (?P<since>\S+)")
+
+
+def parse_owner(line: str) -> Owner:
+    """An `.owner` line; one written by another version of leo keeps only its text."""
+    found = _OWNER.fullmatch(line.strip())
+    if not found:
+        return Owner(line.strip())
+    return Owner(
+        line.strip(),
+        purpose=found["purpose"],
+        by=found["by"],
+        pid=int(found["pid"]),
+        since=found["since"],
+    )
+
+
+@dataclass(frozen=True)
+class LockState:
+    """One of the app's locks as `leo lock` found it (and whether it ended the hold)."""
+
+    name: str
+    held: bool
+    holder: Owner | None = None  # None when free, or held with no readable owner
+    released: bool = False
+
+    def describe(self) -> str:
+        owner = self.holder.line if self.holder else "unknown owner"
+        if not self.held:
+            return f"{self.name} lock free"
+        if self.released:
+            return f"released {self.name} lock ({owner})"
+        return f"{self.name} lock held: {owner}"
+
+    def as_json(self) -> dict[str, Any]:
+        holder = self.holder or Owner("")
+        return {
+            "name": self.name,
+            "held": self.held,
+            "holder": holder.line or None,
+            "purpose": holder.purpose,
+            "by": holder.by,
+            "pid": holder.pid,
+            "since": holder.since,
+            "released": self.released,
+        }
+
+
+def states(host: Host, paths: AppPaths, *, release: bool = False) -> list[LockState]:
+    """The app's locks; with `release`, end the processes holding them."""
     if read_file(host, paths.compose_file) is None:
         raise StepFailed(f"app {paths.app!r} does not exist on {host.name}")
-    lines = []
+    found = []
     for name in LOCKS:
         path = lock_path(paths, name)
         if not is_held(host, path):
-            lines.append(f"{name} lock free")
+            found.append(LockState(name, held=False))
             continue
-        owner = (read_file(host, f"{path}.owner") or "").strip() or "unknown owner"
-        if not release:
-            lines.append(f"{name} lock held: {owner}")
-            continue
-        pid = (read_file(host, f"{path}.pid") or "").strip()
-        if pid.isdigit():
-            host.remote.run(["kill", "--", pid], check=False)
-        lines.append(f"released {name} lock ({owner})")
-    return lines
+        owner = (read_file(host, f"{path}.owner") or "").strip()
+        holder = parse_owner(owner) if owner else None
+        if release:
+            pid = (read_file(host, f"{path}.pid") or "").strip()
+            if pid.isdigit():
+                host.remote.run(["kill", "--", pid], check=False)
+        found.append(LockState(name, held=True, holder=holder, released=release))
+    return found
+
+
+def locks_json(found: list[LockState]) -> dict[str, Any]:
+    """The app's locks for --json (see schemas/lock.schema.json)."""
+    return {"locks": [state.as_json() for state in found]}
+
+
+def inspect(host: Host, paths: AppPaths, *, release: bool = False) -> list[str]:
+    """Describe the app's locks; with `release`, end the processes holding them."""
+    return [state.describe() for state in states(host, paths, release=release)]
 
 
 class LockLost(LeoError):

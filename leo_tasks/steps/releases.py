@@ -259,6 +259,48 @@ def describe(releases: list[Release]) -> list[str]:
     return lines or ["no release recorded yet"]
 
 
+def release_json(release: Release, *, current: bool) -> dict[str, Any]:
+    """One release for --json: the record's facts, typed (see schemas/releases.schema.json)."""
+    return {
+        "number": release.number,
+        "time": release.time,
+        "current": current,
+        "by": release.by,
+        "compose_sha256": release.compose_sha256,
+        # How it was made: a rollback runs an earlier release's files and images.
+        "kind": "rollback" if release.source != release.number else "deploy",
+        "origin": release.source,
+        "rolled_back_from": release.rolled_back_from,
+        "note": release.note or None,
+        "services": {
+            name: {
+                "image": info.get("image") or None,
+                "image_id": info.get("image_id") or None,
+                "tag": info.get("tag") or None,
+            }
+            for name, info in sorted(release.services.items())
+        },
+        "supplied": dict(sorted(release.supplied.items())),
+        "web": {
+            "service": release.web.get("service"),
+            "port": release.web.get("port"),
+            "how": release.web.get("how"),
+        }
+        if release.web
+        else None,
+    }
+
+
+def releases_json(releases: list[Release]) -> dict[str, Any]:
+    """Every recorded release, newest first as `leo releases` lists them; the newest is
+    current."""
+    newest_first = list(reversed(releases))
+    return {
+        "current": newest_first[0].number if newest_first else None,
+        "releases": [release_json(r, current=i == 0) for i, r in enumerate(newest_first)],
+    }
+
+
 def rollback_target(history: list[Release], to: int | None) -> Release:
     """Release `to`, or the newest earlier release that runs neither what is current
     nor anything a rollback already left."""

@@ -238,24 +238,6 @@ def _prune(host: Host, paths: AppPaths, domain: str) -> None:
         host.remote.run(["rm", "-rf", "--", *old])
 
 
-def report(host: Host, paths: AppPaths, days: float) -> tuple[list[str], bool]:
-    """Lines describing each installed certificate, and whether one expires within `days`."""
-    listing = host.remote.run(fs.list_dir(f"{paths.letsencrypt_dir}/live"), check=False)
-    lines, expiring = [], False
-    for domain in sorted(listing.stdout.split()):
-        info = current(host, paths, domain)
-        if info is None:
-            continue
-        left = info.days_left()
-        expiring |= left <= days
-        flag = "  EXPIRES SOON" if left <= days else ""
-        lines.append(
-            f"{', '.join(info.domains)}  issuer {info.issuer}  expires "
-            f"{info.not_after:%Y-%m-%d %H:%M} UTC ({left:.0f} days){flag}"
-        )
-    return lines or ["no certificate"], expiring
-
-
 CRON_MARK = "# leo:letsencrypt:"
 
 
