@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import hashlib
 import inspect
 import os
 import sys
@@ -386,6 +387,14 @@ def acme_settings(directory, staging, ca_bundle, email) -> AcmeSettings:
     if email is not None and "@" not in email:
         raise InvalidInput(f"--email {email!r} is not an email address")
     return AcmeSettings(directory=url, ca_bundle=bundle, email=email)
+
+
+def uploaded(path: str | None, text: str | None) -> str | None:
+    """How a record names an uploaded file: its name and a hash, never its contents."""
+    if path is None or text is None:
+        return None
+    digest = hashlib.sha256(text.encode()).hexdigest()[:12]
+    return f"{os.path.basename(path)} (sha256 {digest})"
 
 
 def read_local(path: str, what: str) -> str:

@@ -39,17 +39,18 @@ def record(
     host: Host,
     audit: history.Audit,
     *,
-    when: datetime,
-    seconds: float,
+    started: float,
     exc: BaseException | None = None,
     release: int | None = None,
     detail: str = "",
 ) -> None:
-    """Record a run on this host. Never raises: a record that cannot be written is
-    said on stderr, and the run keeps its own result and exit status."""
+    """Record a run on this host that began at `started` (a time.monotonic()). Never
+    raises: a record that cannot be written is said on stderr, and the run keeps its
+    own result and exit status."""
+    seconds = time.monotonic() - started
     entry = history.record(
         audit,
-        when=when,
+        when=datetime.now(UTC) - timedelta(seconds=seconds),
         who=who(),
         ci=history.ci_job(os.environ),
         seconds=seconds,
@@ -79,19 +80,17 @@ def recorded(
 
     def run(host: Host) -> T:
         clock = time.monotonic() if started is None else started
-        when = datetime.now(UTC) - timedelta(seconds=time.monotonic() - clock)
         try:
             value = action(host)
         except LockHeld:
             raise
         except BaseException as exc:
-            record(host, audit, when=when, seconds=time.monotonic() - clock, exc=exc)
+            record(host, audit, started=clock, exc=exc)
             raise
         record(
             host,
             audit,
-            when=when,
-            seconds=time.monotonic() - clock,
+            started=clock,
             release=release_of(value),
             detail=detail_of(value),
         )
