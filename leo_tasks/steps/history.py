@@ -100,6 +100,7 @@ def recorded(
 
 
 def read(host: Host, paths: Sequence[str], limit: int) -> list[history.Log]:
-    """The last `limit` lines of each log (absent logs: no records)."""
-    found = parse_files(host.remote.run(commands.tails(paths, limit)).stdout)
+    """The last lines of each log, enough for `limit` records (absent logs: none)."""
+    # A few more lines than asked: a line cut short does not cost a record.
+    found = parse_files(host.remote.run(commands.tails(paths, limit + 5)).stdout)
     return [history.parse(path, found.get(path, "")) for path in paths]
