@@ -13,7 +13,7 @@ from collections.abc import Sequence
 _APPEND = r"""
 set -e
 umask "$2"
-mkdir -p -- "${1%/*}"
+[ -d "${1%/*}" ] || mkdir -p -- "${1%/*}"
 exec 9>>"$1"
 flock -w 10 9
 { if [ -s "$1" ] && [ -n "$(tail -c 1 -- "$1")" ]; then echo; fi; cat; } |
