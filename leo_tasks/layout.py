@@ -10,6 +10,13 @@ APPS_DIR = f"{HOME}/apps"
 NGINX_INCLUDE = "/etc/nginx/conf.d/leo.conf"
 SUDOERS_FILE = "/etc/sudoers.d/leo-deploy"
 CHOWN_HELPER = "/usr/local/bin/chown_leo_deploy"
+# The audit logs (see history.py). Outside the apps' directories: `destroy` is
+# itself recorded and its record must outlive the app. `implode` removes HOME,
+# and with it HISTORY_DIR; HOST_LOG (setup, implode; written as root) stays.
+HISTORY_DIR = f"{HOME}/history"
+HOST_LOG = "/var/log/leo/host.jsonl"
+# Host-wide changes leo-deploy makes (`leo push`): "_" cannot start an app name.
+DEPLOY_HOST_LOG = f"{HISTORY_DIR}/_host.jsonl"
 # The defaults of an app's LEO_WEB_SERVICE and LEO_WEB_PORT (see appsettings.py):
 # the original leo's fixed choices. The port is only the fallback when the web
 # image EXPOSEs no port.
@@ -97,6 +104,11 @@ class AppPaths:
     def state_dir(self) -> str:
         """leo's own bookkeeping (locks, releases); never read by compose or nginx."""
         return f"{self.dir}/.leo"
+
+    @property
+    def history_file(self) -> str:
+        """The app's audit log: kept when the app is destroyed (see HISTORY_DIR)."""
+        return f"{HISTORY_DIR}/{self.app}.jsonl"
 
     @property
     def upstream_name(self) -> str:

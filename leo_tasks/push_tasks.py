@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from . import validate
 from .errors import InvalidInput
+from .history import Audit
 from .localdocker import LocalDocker
 from .steps import push as push_step
 from .taskkit import cli_errors, each_host, leo_task, pushed, resolve
@@ -34,4 +35,5 @@ def push(c, host=None, image=None, compress=True, verbose=False):
         verbose,
         lambda h: pushed(push_step.push_images(h, images, compress)),
         what="push",
+        audit=Audit("push", args={"images": references}),
     )

@@ -213,6 +213,14 @@ class _KeepAlive:
         self._stop.set()
 
 
+class _WholeInput(io.StringIO):
+    """Invoke reads an `in_stream` that is not a terminal one character per 10 ms poll
+    (a 200-byte history record took 2 s): this one hands over all of it at once."""
+
+    def read(self, size: int | None = -1) -> str:
+        return super().read()
+
+
 class SSHRemote:
     """A host reached through a Fabric Connection (host keys already enforced)."""
 
@@ -265,7 +273,7 @@ class SSHRemote:
                 warn=True,
                 # Secrets go through stdin, never argv; otherwise never wait for
                 # (or forward) local stdin, which is at EOF or absent in CI.
-                in_stream=io.StringIO(stdin) if stdin is not None else False,
+                in_stream=_WholeInput(stdin) if stdin is not None else False,
                 # The host's `timeout` acts first; this only catches a host
                 # that stopped answering altogether.
                 timeout=None if timeout is None else timeout + 30,

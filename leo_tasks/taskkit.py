@@ -7,7 +7,9 @@ errors.py), so CI steps can branch on them.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
+import hashlib
 import inspect
 import os
 import sys
@@ -33,6 +35,7 @@ from .fleet import (
     in_parallel,
     parse_batch,
 )
+from .history import Audit
 from .hosts import HostSpec, parse_hosts, unique_targets
 from .jsonout import Document
 from .layout import DEPLOY_USER, WEB_SERVICE, AppPaths
@@ -47,6 +50,7 @@ from .remote import (
 )
 from .report import OUTPUT_LOCK, Reporter
 from .steps import app as app_step
+from .steps import history as history_step
 from .steps import rollback as rollback_step
 from .steps.base import Host
 from .steps.preview import Preview
@@ -229,11 +233,29 @@ def each_host(
     rollout: Rollout = ALL_AT_ONCE,
     user: str | None = DEPLOY_USER,
     accept_new: bool = False,
+    audit: Audit | None = None,
 ) -> None:
     """Connect to every host, then run `action` on all of them at once, or a batch
-    at a time (a batch with a failure stops the run); summary and exit status."""
+    at a time (a batch with a failure stops the run); summary and exit status.
+    With `audit`, each host's run is recorded in its history (a run that changes
+    nothing, a dry run, passes None)."""
     with connected(c, hosts, verbose, user=user, accept_new=accept_new) as fleet:
-        conclude(fleet, fleet.each(action, rollout), what)
+        conclude(fleet, fleet.each(recorded(action, audit), rollout), what)
+
+
+def recorded(
+    action: Callable[[Host], Done | None], audit: Audit | None, *, started: float | None = None
+) -> Callable[[Host], Done | None]:
+    """`action`, recorded in each host's history with its result (see steps/history.py)."""
+    if audit is None:
+        return action
+    return history_step.recorded(
+        action,
+        audit,
+        started=started,
+        release_of=lambda done: done.release if done else None,
+        detail_of=lambda done: done.detail if done else "",
+    )
 
 
 @dataclass(frozen=True)
@@ -273,11 +295,13 @@ def each_host_locked(
     purpose: str | None = None,
     first: Callable[[Fleet], None] | None = None,
     lock_name: str = "deploy",
+    audit: Audit | None = None,
 ) -> None:
     """`each_host` for tasks that change an app: every host's `lock_name` lock is
     taken first; with `rollback_on_failure`, the hosts this run moved go back to
     the release they had when any host fails (or on Ctrl-C). `first` runs once
-    every lock is held, before any host deploys (deploy --push)."""
+    every lock is held, before any host deploys (deploy --push). With `audit`, each
+    host's run (and a rollback on failure) is recorded in the app's history."""
     paths = run.paths
     with connected(c, run.hosts, verbose) as fleet:
         # `purpose` is what `leo lock` and a refused run say holds the lock.
@@ -290,16 +314,27 @@ def each_host_locked(
                     before[host.name] = value
             if first is not None:
                 first(fleet)
-            outcomes = fleet.each(action, run.rollout)
+            outcomes = fleet.each(recorded(action, audit), run.rollout)
             if rollback_on_failure and (fleet.interrupted or any(o.failed for o in outcomes)):
                 fleet.roll_back(
                     outcomes,
                     before,
                     lambda h: rollback_step.current_release(h, paths),
-                    lambda h, to: deployed(rollback_step.rollback(h, paths, to=to)),
+                    lambda h, to: recorded(
+                        lambda h: deployed(rollback_step.rollback(h, paths, to=to)),
+                        rollback_audit(audit, to),
+                    )(h),
                     switched=lambda exc: isinstance(exc, AfterSwitch | UndoFailed),
                 )
         conclude(fleet, outcomes, what)
+
+
+def rollback_audit(audit: Audit | None, to: int) -> Audit | None:
+    """The record of a rollback on failure: the run's own, as a rollback --to N."""
+    if audit is None:
+        return None
+    args = {"to": to, "on_failure_of": audit.task}
+    return dataclasses.replace(audit, task="rollback", args=args)
 
 
 def deployed(result: RotateResult) -> Done:
@@ -385,6 +420,14 @@ def acme_settings(directory, staging, ca_bundle, email) -> AcmeSettings:
     if email is not None and "@" not in email:
         raise InvalidInput(f"--email {email!r} is not an email address")
     return AcmeSettings(directory=url, ca_bundle=bundle, email=email)
+
+
+def uploaded(path: str | None, text: str | None) -> str | None:
+    """How a record names an uploaded file: its name and a hash, never its contents."""
+    if path is None or text is None:
+        return None
+    digest = hashlib.sha256(text.encode()).hexdigest()[:12]
+    return f"{os.path.basename(path)} (sha256 {digest})"
 
 
 def read_local(path: str, what: str) -> str:

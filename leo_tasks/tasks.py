@@ -20,6 +20,8 @@ from .appsettings import web_port
 from .envfile import EnvFile
 from .errors import InvalidInput
 from .fleet import Done, Fleet, conclude
+from .history import Audit, new_run_id
+from .history_tasks import history_
 from .jsonout import Document
 from .layout import WEB_SERVICE, AppPaths
 from .localdocker import LocalDocker, LocalImage
@@ -56,8 +58,10 @@ from .taskkit import (
     print_lines,
     pushed,
     read_local,
+    recorded,
     resolve,
     rollout_of,
+    uploaded,
 )
 from .tls_tasks import certs, letsencrypt
 
@@ -97,6 +101,7 @@ def setup(
         rollout=rollout,
         user=None,
         accept_new=accept_new_host_key,
+        audit=Audit("setup", args={"key": setup_step.fingerprint(key)}, host_level=True),
     )
 
 
@@ -157,6 +162,18 @@ def create(
         lambda h: app_step.create(h, paths, files, domains, web),
         what="create",
         rollout=rollout,
+        audit=Audit(
+            "create",
+            app,
+            {
+                "compose": uploaded(compose, files.compose),
+                "image": image,
+                "web_service": web_service,
+                "port": port,
+                "nginx": uploaded(nginx, files.nginx_site),
+                "domain": domains,
+            },
+        ),
     )
 
 
@@ -222,7 +239,13 @@ def deploy(
                 images += [i for i in found if i.id not in {b.id for b in built}]
             return pushed(push_step.push_images(h, images, compress=True))
 
-        conclude(fleet, fleet.each(send), "push", summarize=False)
+        listed = [i.reference for i in [*built, *(given or [])]]
+        # --push without --compose: the images of the compose file on each host.
+        args = {"images": listed, "from_host_compose": push and given is None}
+        pushing = Audit("push", paths.app, args, run=run_id)
+        conclude(fleet, fleet.each(recorded(send, pushing)), "push", summarize=False)
+
+    run_id = new_run_id()  # the push and the deploy it prepares, as one run
 
     each_host_locked(
         c,
@@ -233,6 +256,19 @@ def deploy(
         purpose="rotate",
         rollback_on_failure=rollback_on_failure,
         first=push_first if push or built else None,
+        audit=Audit(
+            "deploy",
+            paths.app,
+            {
+                "compose": uploaded(compose, files.compose),
+                "nginx": uploaded(nginx, files.nginx_site),
+                "build": build,
+                "push": push,
+                "images": dict(files.images or {}),
+                "rollback_on_failure": rollback_on_failure,
+            },
+            run=run_id,
+        ),
     )
 
 
@@ -300,6 +336,7 @@ def rotate(
         lambda h: deployed(rotate_step.rotate(h, run.paths)),
         what="rotate",
         rollback_on_failure=rollback_on_failure,
+        audit=Audit("rotate", run.paths.app, {"rollback_on_failure": rollback_on_failure}),
     )
 
 
@@ -308,7 +345,14 @@ def rotate(
 def start(c, app=None, host=None, lock_wait=None, batch=None, batch_wait=None, verbose=False):
     """Start the app if it is not running, and point nginx at its containers."""
     run = app_run(c, app, host, lock_wait, batch, batch_wait)
-    each_host_locked(c, run, verbose, lambda h: lifecycle.start(h, run.paths), what="start")
+    each_host_locked(
+        c,
+        run,
+        verbose,
+        lambda h: lifecycle.start(h, run.paths),
+        what="start",
+        audit=Audit("start", run.paths.app),
+    )
 
 
 @leo_task
@@ -316,7 +360,14 @@ def start(c, app=None, host=None, lock_wait=None, batch=None, batch_wait=None, v
 def stop(c, app=None, host=None, lock_wait=None, batch=None, batch_wait=None, verbose=False):
     """Stop the app's containers (nginx then answers 502 for it)."""
     run = app_run(c, app, host, lock_wait, batch, batch_wait)
-    each_host_locked(c, run, verbose, lambda h: lifecycle.stop(h, run.paths), what="stop")
+    each_host_locked(
+        c,
+        run,
+        verbose,
+        lambda h: lifecycle.stop(h, run.paths),
+        what="stop",
+        audit=Audit("stop", run.paths.app),
+    )
 
 
 @leo_task(
@@ -415,7 +466,9 @@ def env_set(
                 "changed: run `leo rotate` to restart the app with it" if changed else "unchanged"
             )
 
-    each_host_locked(c, run, verbose, action, what="env.set", lock_name="env")
+    # The value never reaches the record: the name only (the value redacts errors).
+    audit = Audit("env.set", run.paths.app, {"name": name}, secret_values=(value,))
+    each_host_locked(c, run, verbose, action, what="env.set", lock_name="env", audit=audit)
 
 
 @leo_task(
@@ -455,7 +508,8 @@ def env_del(
                 else "unchanged (not set)"
             )
 
-    each_host_locked(c, run, verbose, action, what="env.del", lock_name="env")
+    audit = Audit("env.del", run.paths.app, {"name": name})
+    each_host_locked(c, run, verbose, action, what="env.del", lock_name="env", audit=audit)
 
 
 @leo_task(
@@ -510,7 +564,13 @@ def env_push(
             if done.describe() != "unchanged":
                 line.outcome += ": run `leo rotate` to restart the app with it"
 
-    each_host_locked(c, run, verbose, action, what="env.push", lock_name="env")
+    audit = Audit(
+        "env.push",
+        run.paths.app,
+        {"file": os.path.basename(file), "prune": prune, "names": sorted(values)},
+        secret_values=tuple(values.values()),
+    )
+    each_host_locked(c, run, verbose, action, what="env.push", lock_name="env", audit=audit)
 
 
 @leo_task
@@ -596,6 +656,7 @@ def rollback(
         lambda h: deployed(rollback_step.rollback(h, run.paths, to=target)),
         what="rollback",
         purpose="rotate",
+        audit=Audit("rollback", run.paths.app, {"to": target}),
     )
 
 
@@ -635,6 +696,7 @@ def destroy(c, app=None, host=None, yes=False, volumes=False, verbose=False):
         verbose,
         lambda h: destroy_step.destroy(h, AppPaths(app), volumes=volumes),
         what="destroy",
+        audit=Audit("destroy", app, {"volumes": volumes}),
     )
 
 
@@ -657,6 +719,7 @@ def implode(c, host=None, yes=False, volumes=False, verbose=False):
         lambda h: implode_step.implode(h, volumes=volumes),
         what="implode",
         user=None,
+        audit=Audit("implode", args={"volumes": volumes}, host_level=True),
     )
 
 
@@ -672,6 +735,7 @@ ns = Collection(
     run_,
     status,
     releases,
+    history_,
     rollback,
     lock,
     certs,

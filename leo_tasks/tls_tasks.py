@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import time
+
 from invoke import Collection, Exit
 
 from . import validate
+from .errors import LockHeld
 from .fleet import conclude
+from .history import Audit
 from .jsonout import Document
 from .layout import AppPaths
 from .steps import certreport
+from .steps import history as history_step
 from .steps import tls as tls_step
 from .steps.base import Host
 from .taskkit import (
@@ -20,6 +25,7 @@ from .taskkit import (
     leo_task,
     parse_days,
     print_lines,
+    recorded,
     resolve,
 )
 
@@ -55,15 +61,33 @@ def letsencrypt_issue(
     domains = [validate.domain(d) for d in (domain or [])]
     due_days = parse_days(days)
     paths = AppPaths(app)
+    audit = Audit(
+        "letsencrypt",
+        app,
+        {"domain": domains, "directory": settings.directory, "force": force, "days": days},
+    )
     with connected(c, hosts, verbose) as fleet:
+        started = time.monotonic()
         # One order for all hosts: the challenge is on every host before the CA
-        # asks whichever one the domain points at.
-        issued = tls_step.letsencrypt(
-            fleet.hosts, paths, domains, settings, days=due_days, force=force
-        )
+        # asks whichever one the domain points at. A certificate not yet due
+        # changed nothing and is not recorded (the renewal job asks twice a day).
+        try:
+            issued = tls_step.letsencrypt(
+                fleet.hosts, paths, domains, settings, days=due_days, force=force
+            )
+        except LockHeld:
+            raise
+        except BaseException as exc:
+            for h in fleet.hosts:
+                history_step.record(h, audit, started=started, exc=exc)
+            raise
         if issued is not None:
             outcomes = fleet.each(
-                lambda h: tls_step.install(h, paths, issued.domains, issued.key, issued.chain)
+                recorded(
+                    lambda h: tls_step.install(h, paths, issued.domains, issued.key, issued.chain),
+                    audit,
+                    started=started,
+                )
             )
             conclude(fleet, outcomes, "installing the certificate")
 
@@ -110,7 +134,12 @@ def letsencrypt_schedule(
             changed = tls_step.schedule(h, AppPaths(app), leo, args)
             line.outcome = "installed" if changed else "unchanged"
 
-    each_host(c, hosts, verbose, action, what="letsencrypt.schedule")
+    audit = Audit(
+        "letsencrypt.schedule",
+        app,
+        {"leo": leo, "directory": directory, "staging": staging, "ca_bundle": ca_bundle},
+    )
+    each_host(c, hosts, verbose, action, what="letsencrypt.schedule", audit=audit)
 
 
 @leo_task(help={"days": "exit 1 when a certificate expires within this many days (default 30)"})

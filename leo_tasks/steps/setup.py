@@ -5,6 +5,8 @@ Runs as root or as a sudoer (every privileged command goes through `sudo -n`).
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import re
 
 from .. import templates
@@ -71,6 +73,13 @@ def check_pubkey(text: str, source: str) -> str:
     if "\n" in line or not PUBKEY.fullmatch(line):
         raise InvalidInput(f"{source} is not a single OpenSSH public key line")
     return line
+
+
+def fingerprint(pubkey: str) -> str:
+    """`ssh-keygen -l`'s SHA256 fingerprint of a key line, with its type and comment."""
+    kind, blob, *comment = pubkey.split(maxsplit=2)
+    digest = base64.b64encode(hashlib.sha256(base64.b64decode(blob)).digest()).decode()
+    return " ".join([kind, f"SHA256:{digest.rstrip('=')}", *comment])
 
 
 def sudoers(nginx_path: str) -> str:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from .hostkit import APPS, TESTHOST_DIR, Leo, make_home, sh
+from .hostkit import APPS, HISTORY, TESTHOST_DIR, Leo, make_home, sh
 
 _counter = itertools.count(1)
 TEST_APP = re.compile(r"t\d+-\d+")
@@ -78,6 +78,7 @@ def remove_app(name: str) -> None:
     if (APPS / name).exists():
         shutil.rmtree(APPS / name)
         sh("nginx", "-s", "reload", ok=False)
+    (HISTORY / f"{name}.jsonl").unlink(missing_ok=True)
 
 
 def _older_than(path: Path, seconds: float) -> bool:

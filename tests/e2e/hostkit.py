@@ -24,6 +24,7 @@ TESTHOST_DIR = Path(os.environ.get("LEO_TESTHOST_DIR", "/var/lib/leo-testhost"))
 TESTHOST_PORT = int(os.environ.get("LEO_TESTHOST_PORT", "2222"))
 LEO = str(Path(sys.executable).parent / "leo")
 APPS = Path("/home/leo-deploy/apps")
+HISTORY = Path("/home/leo-deploy/history")
 
 
 def make_home(home: Path, *, known_hosts: bool = True) -> Path:

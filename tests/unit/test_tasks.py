@@ -29,6 +29,7 @@ TASK_NAMES = {
     "lock",
     "status",
     "releases",
+    "history",
     "rollback",
     "certs",
     "destroy",
