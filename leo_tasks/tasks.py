@@ -22,6 +22,7 @@ from .errors import InvalidInput
 from .fleet import Done, Fleet, conclude
 from .layout import WEB_SERVICE, AppPaths
 from .localdocker import LocalDocker, LocalImage
+from .logs_tasks import logs
 from .push_tasks import push
 from .remote import stdin_is_tty
 from .steps import app as app_step
@@ -526,6 +527,7 @@ ns = Collection(
     stop,
     run_,
     status,
+    logs,
     releases,
     rollback,
     lock,
