@@ -80,6 +80,7 @@ n=0
 stop() {
   trap - EXIT
   for p in "${pid[@]}"; do kill "$p" 2>/dev/null; done
+  wait "${pid[@]}" 2>/dev/null  # exit only once they are gone: leo waits for this exit
 }
 trap stop EXIT
 trap 'exit 0' PIPE HUP INT TERM
