@@ -139,9 +139,10 @@ def leftovers(app: str) -> list[str]:
 class Follow:
     """`leo logs --follow` in the background, its stdout collected line by line."""
 
-    def __init__(self, leo: Leo, *args: str) -> None:
+    def __init__(self, leo: Leo, *args: str, cwd: Path | None = None) -> None:
         self.proc = subprocess.Popen(
             [LEO, "logs", "--follow", *args],
+            cwd=cwd,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
