@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
 import sys
 import threading
+
+from invoke import Exit
 
 from . import validate
 from .commands.logs import LogQuery
@@ -76,10 +80,14 @@ def logs(
         if quiet:
             h.note(quiet)
         lines = Layout(h.name, pattern, timestamps).all(found, found.in_time_order())
-        with OUTPUT_LOCK:
-            for line in lines:
-                print(line)
-            sys.stdout.flush()
+        try:
+            with OUTPUT_LOCK:
+                for line in lines:
+                    print(line)
+                sys.stdout.flush()
+        except BrokenPipeError:  # `leo logs | head`: the reader has all it wanted
+            _drop_stdout()
+            raise Exit(code=0) from None
 
     each_host_read(c, hosts, verbose, lambda h: logs_step.read(h, paths, query), show)
 
@@ -111,6 +119,7 @@ def _follow(
                     with OUTPUT_LOCK:
                         print(text, flush=True)
                 except (BrokenPipeError, ValueError):
+                    _drop_stdout()
                     closed.set()
 
             ended[stream.host.name] = stream.pump(emit)
@@ -147,3 +156,10 @@ def _stop_all(streams: list[logs_step.Stream]) -> None:
         stopper.start()
     for stopper in stoppers:
         stopper.join(15)
+
+
+def _drop_stdout() -> None:
+    """After the reader closed our stdout: send what is left to /dev/null, so that
+    Python's final flush does not complain about the closed pipe."""
+    with contextlib.suppress(OSError, ValueError):
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
