@@ -118,11 +118,13 @@ class Remote(Protocol):
         """
         ...
 
-    def hold(self, argv: Sequence[str], *, sudo: bool = False) -> Holder:
+    def hold(self, argv: Sequence[str], *, sudo: bool = False, binary: bool = False) -> Holder:
         """Start `argv` and keep it running until released or until leo dies.
 
         Used for locks: a process on the host that holds `flock` for exactly as
-        long as this run lives, so a killed run cannot leave a stale lock.
+        long as this run lives, so a killed run cannot leave a stale lock; and
+        for `leo logs --follow`, whose stream is read as bytes (`binary`): an
+        app may print anything.
         """
         ...
 
@@ -397,7 +399,7 @@ class SSHRemote:
         result = Result(full, exited, out.text(), err.text())
         return _checked(self.name, result, check, timeout)
 
-    def hold(self, argv: Sequence[str], *, sudo: bool = False) -> Holder:
+    def hold(self, argv: Sequence[str], *, sudo: bool = False, binary: bool = False) -> Holder:
         full = [*SUDO, *argv] if sudo and not self.is_root else list(argv)
         self.reporter.command(self.name, full)
         self.commands_run += 1
@@ -407,7 +409,7 @@ class SSHRemote:
             channel.exec_command(shlex.join(full))
         except (paramiko.SSHException, OSError, EOFError, AttributeError) as exc:
             raise _lost(self.name, exc, self._keepalive) from exc
-        return Holder(_ChannelProcess(channel), self.liveness)
+        return Holder(_ChannelProcess(channel, binary=binary), self.liveness)
 
     def close(self) -> None:
         if self._keepalive is not None:
@@ -500,9 +502,9 @@ class Holder:
 
 
 class _ChannelProcess:
-    def __init__(self, channel: paramiko.Channel) -> None:
+    def __init__(self, channel: paramiko.Channel, *, binary: bool = False) -> None:
         self.channel = channel
-        self.stdout = channel.makefile("r")
+        self.stdout = channel.makefile("rb" if binary else "r")
 
     def write(self, data: bytes) -> None:
         self.channel.sendall(data)
@@ -525,21 +527,23 @@ class _ChannelProcess:
 
 
 class _LocalProcess:
-    def __init__(self, proc: subprocess.Popen) -> None:
+    def __init__(self, proc: subprocess.Popen, *, binary: bool = False) -> None:
         self.proc = proc
+        self.binary = binary
         self.stdout = proc.stdout
         self._write_lock = threading.Lock()
 
     def write(self, data: bytes) -> None:
         with self._write_lock:
-            self.proc.stdin.write(data.decode())
+            self.proc.stdin.write(data if self.binary else data.decode())
             self.proc.stdin.flush()
 
     def exited(self) -> bool:
         return self.proc.poll() is not None
 
     def wait(self) -> tuple[int, str]:
-        return self.proc.wait(), self.proc.stderr.read()
+        err = self.proc.stderr.read()
+        return self.proc.wait(), err.decode("utf-8", "replace") if self.binary else err
 
     def close_input(self) -> None:
         with self._write_lock, contextlib.suppress(OSError, ValueError):
@@ -660,14 +664,18 @@ class LocalRemote:
         result = Result(full, exited, out.text(), err.text())
         return _checked(self.name, result, check, timeout)
 
-    def hold(self, argv: Sequence[str], *, sudo: bool = False) -> Holder:
+    def hold(self, argv: Sequence[str], *, sudo: bool = False, binary: bool = False) -> Holder:
         full = self._command(argv, sudo)
         self.reporter.command(self.name, full)
         self.commands_run += 1
         proc = subprocess.Popen(
-            full, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+            full,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=not binary,
         )
-        return Holder(_LocalProcess(proc), self.liveness)
+        return Holder(_LocalProcess(proc, binary=binary), self.liveness)
 
     def close(self) -> None:
         pass

@@ -25,6 +25,7 @@ from .history_tasks import history_
 from .jsonout import Document
 from .layout import WEB_SERVICE, AppPaths
 from .localdocker import LocalDocker, LocalImage
+from .logs_tasks import logs
 from .push_tasks import push
 from .remote import stdin_is_tty
 from .steps import app as app_step
@@ -734,6 +735,7 @@ ns = Collection(
     stop,
     run_,
     status,
+    logs,
     releases,
     history_,
     rollback,

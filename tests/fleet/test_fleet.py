@@ -17,8 +17,9 @@ import subprocess
 import time
 import urllib.request
 
-from ..e2e.hostkit import Load
+from ..e2e.hostkit import Leo, Load
 from ..e2e.test_letsencrypt import acme_args, pebble_env, pebble_root
+from ..e2e.test_logs import Follow
 from .fleetkit import (
     APPS,
     LB,
@@ -289,6 +290,42 @@ def test_one_certificate_reaches_every_host_while_the_domain_points_at_h2(leo, f
     for host in fleet:
         mine = [line for line in report.splitlines() if line.startswith(f"[{as_deploy(host)}]")]
         assert any(DOMAIN in line for line in mine), report
+
+
+def test_logs_come_from_every_host_and_a_follow_ends_clean_on_each(leo, fleet, home, project):
+    def say(host: str, text: str) -> None:
+        [web] = on(host, "docker", "ps", "-q", "--filter", "label=com.docker.compose.service=web",
+                   "--filter", f"label=com.docker.compose.project={APP}").split()  # fmt: skip
+        on(host, "docker", "exec", web, "sh", "-c", 'echo "$1" > /proc/1/fd/1', "sh", text)
+
+    for host in fleet:
+        say(host, f"hello from {host}")
+    shown = leo("logs").stdout.splitlines()
+    for host in fleet:
+        assert any(
+            line.startswith(f"[{as_deploy(host)}] shop-web-")
+            and line.endswith(f" | hello from {host}")
+            for line in shown
+        ), shown
+    # Without --follow each host's lines come together, in the order given.
+    hosts_in_order = list(dict.fromkeys(line.split("]")[0][1:] for line in shown))
+    assert hosts_in_order == [as_deploy(h) for h in fleet]
+
+    follow = Follow(Leo(home), cwd=project)
+    try:
+        for host in fleet:  # the lines so far: every host's followers are running
+            follow.wait_for(f" | hello from {host}")
+        for host in fleet:
+            say(host, f"followed on {host}")
+        for host in fleet:
+            follow.wait_for(f"[{as_deploy(host)}] shop-web-")
+            follow.wait_for(f" | followed on {host}")
+    finally:
+        code, stderr = follow.interrupt()
+    assert code == 0, stderr
+    for host in fleet:
+        left = on(host, "ps", "-ww", "-u", "leo-deploy", "-o", "args=", ok=False)
+        assert "docker logs" not in left and "leo-logs" not in left, (host, left)
 
 
 def test_implode_removes_leo_from_every_host(leo, fleet):

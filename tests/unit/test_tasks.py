@@ -28,6 +28,7 @@ TASK_NAMES = {
     "run",
     "lock",
     "status",
+    "logs",
     "releases",
     "history",
     "rollback",
