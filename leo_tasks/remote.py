@@ -259,11 +259,6 @@ class SSHRemote:
         return exited
 
     def run(self, argv, *, sudo=False, check=True, timeout=DEFAULT_TIMEOUT, stdin=None) -> Result:
-        if stdin is not None and not sudo:
-            # Invoke sends an in_stream one byte per 10 ms (it is built for a person
-            # typing): a 2 kB compose file would take 20 s. A channel of our own
-            # sends it at once, then closes the command's stdin.
-            return self.feed(argv, [stdin.encode()], timeout=timeout, check=check)
         full = self._command(argv, sudo, timeout)
         self.reporter.command(self.name, full)
         self.commands_run += 1
