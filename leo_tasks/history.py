@@ -182,8 +182,9 @@ def parse(path: str, text: str) -> Log:
 
 def newest(logs: Sequence[Log], limit: int) -> list[dict]:
     """The newest `limit` records of these logs together, newest first."""
-    merged = [r for log in logs for r in log.records]
-    # A stable sort by time: records of one second keep the order they were written.
+    # Each log newest first, then a stable sort by time (newest first): records of
+    # one second keep the reverse of the order they were written in.
+    merged = [r for log in logs for r in reversed(log.records)]
     merged.sort(key=lambda r: r["time"], reverse=True)
     return merged[:limit]
 
@@ -249,18 +250,12 @@ def describe_logs(logs: Sequence[Log], limit: int, *, subject: str) -> list[str]
     return lines
 
 
-def host_entry(host: str, logs: Sequence[Log], limit: int, *, app: str | None) -> dict:
-    """One host's part of `leo history --json`."""
+def host_fields(logs: Sequence[Log], limit: int, *, app: str | None) -> dict:
+    """One host's fields in `leo history --json` (jsonout's envelope holds host and app)."""
     return {
-        "host": host,
-        "app": app,
         "log": "app" if app else "host",
+        "limit": limit,
         "files": [log.path for log in logs],
         "records": newest(logs, limit),
         "skipped": [{"file": log.path, "line": bad} for log in logs for bad in log.skipped],
     }
-
-
-def document(entries: Sequence[dict], *, limit: int) -> dict:
-    """`leo history --json`: one document for every host read, newest records first."""
-    return {"kind": "history", "version": VERSION, "limit": limit, "hosts": list(entries)}

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import json as jsonlib
-
 from . import history, validate
 from .errors import InvalidInput
+from .jsonout import Document
 from .layout import DEPLOY_HOST_LOG, HOST_LOG, AppPaths
 from .steps import history as history_step
 from .steps.base import Host
@@ -48,17 +47,17 @@ def history_(c, app=None, host=None, limit=None, host_log=False, json=False, ver
         validate.app_name(app)
     count = parse_limit(limit)
     paths = [AppPaths(app).history_file] if app else [HOST_LOG, DEPLOY_HOST_LOG]
-    entries: list[dict] = []
+
+    def read(h: Host) -> list[history.Log]:
+        return history_step.read(h, paths, count)
+
+    if json:
+        document = Document("history", app)
+        render = document.show(lambda logs: history.host_fields(logs, count, app=app))
+        each_host_read(c, hosts, verbose, read, render, document=document)
+        return
 
     def show(h: Host, logs: list[history.Log]) -> None:
-        if json:
-            entries.append(history.host_entry(h.name, logs, count, app=app))
-        else:
-            print_lines(h, history.describe_logs(logs, count, subject=app or "this host"))
+        print_lines(h, history.describe_logs(logs, count, subject=app or "this host"))
 
-    try:
-        each_host_read(c, hosts, verbose, lambda h: history_step.read(h, paths, count), show)
-    finally:
-        # One document, also when some hosts failed (they are named on stderr).
-        if json and entries:
-            print(jsonlib.dumps(history.document(entries, limit=count), indent=2), flush=True)
+    each_host_read(c, hosts, verbose, read, show)

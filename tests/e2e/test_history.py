@@ -11,6 +11,10 @@ import getpass
 import json
 import socket
 
+import jsonschema
+
+from leo_tasks import jsonout
+
 from .hostkit import HISTORY, compose_text, deploy, write_compose
 from .test_env import NASTY
 
@@ -30,8 +34,10 @@ def history(leo, app: str, *extra: str, **kwargs):
 
 def records(leo, app: str, *extra: str) -> list[dict]:
     document = json.loads(history(leo, app, "--json", *extra).stdout)
+    jsonschema.validate(document, jsonout.schema("history"))
+    assert document["schema"] == "leo.history/1" and document["app"] == app
     [entry] = document["hosts"]
-    assert entry["host"] == "leo-deploy@testhost" and entry["app"] == app
+    assert entry["host"] == "leo-deploy@testhost" and entry["ok"]
     return entry["records"]
 
 
@@ -96,6 +102,8 @@ def test_history_of_an_app(leo, app, tmp_path):
 def test_setup_is_in_the_host_log(leo, deploy_host):
     # deploy_host ran `leo setup --host root@testhost` for this session.
     document = json.loads(leo("history", "--host", deploy_host, "--json").stdout)
+    jsonschema.validate(document, jsonout.schema("history"))
+    assert document["app"] is None
     [entry] = document["hosts"]
     assert entry["log"] == "host" and "/var/log/leo/host.jsonl" in entry["files"]
     setup = next(r for r in entry["records"] if r["task"] == "setup")

@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 
+import jsonschema
 import pytest
 
-from leo_tasks import history
+from leo_tasks import history, jsonout
 from leo_tasks.commands import history as commands
 from leo_tasks.errors import InvalidInput, LockHeld, StepFailed
 from leo_tasks.history import Audit
@@ -154,10 +155,12 @@ def test_describe_logs_notes_skipped_lines_and_an_empty_log():
     ]
 
 
-def test_json_document():
+def test_json_document_matches_its_schema():
     log = history.parse("/h/a.jsonl", history.encode(entry(Audit("stop", "a"))) + "{cut")
-    doc = history.document([history.host_entry("h1", [log], 20, app="a")], limit=20)
-    assert json.loads(json.dumps(doc)) == doc
+    out = jsonout.Document("history", "a")
+    out.entries.append(jsonout.host_entry("h1", history.host_fields([log], 20, app="a")))
+    doc = json.loads(json.dumps(out.data()))
+    jsonschema.validate(doc, jsonout.schema("history"))
     [host] = doc["hosts"]
     assert host["host"] == "h1" and host["log"] == "app" and host["files"] == ["/h/a.jsonl"]
     assert [r["task"] for r in host["records"]] == ["stop"]
@@ -188,3 +191,10 @@ def test_setup_records_the_key_fingerprint_not_the_key():
     found = fingerprint(key)
     assert found.startswith("ssh-ed25519 SHA256:") and found.endswith(" ann@l")
     assert "AAAAC3" not in found
+
+
+def test_records_of_one_second_are_newest_first_too():
+    first = {**entry(Audit("env.push", "a")), "time": "2030-01-01T00:00:00Z"}
+    second = {**entry(Audit("env.set", "a")), "time": "2030-01-01T00:00:00Z"}
+    log = history.parse("/h/a.jsonl", history.encode(first) + history.encode(second))
+    assert [r["task"] for r in history.newest([log], 5)] == ["env.set", "env.push"]

@@ -24,7 +24,7 @@ from leo_tasks.steps import certreport, releases, status
 from leo_tasks.steps import env as env_step
 from leo_tasks.steps import lock as lock_step
 
-COMMANDS = ("status", "releases", "certs", "env", "lock")
+COMMANDS = ("status", "releases", "certs", "env", "lock", "history")
 
 
 class FakeHost:
