@@ -22,7 +22,7 @@ fi
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
 # -p no:cacheprovider: CI runs from a read-only-ish fresh clone; no cache dirs.
-pytest=(.venv/bin/python -m pytest -p no:cacheprovider -q -ra)
+pytest=(.venv/bin/python -m pytest -p no:cacheprovider -q -ra --durations=25)
 status=0
 if (($#)); then
   "${pytest[@]}" "$@" || status=$?

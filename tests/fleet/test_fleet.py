@@ -328,6 +328,57 @@ def test_logs_come_from_every_host_and_a_follow_ends_clean_on_each(leo, fleet, h
         assert "docker logs" not in left and "leo-logs" not in left, (host, left)
 
 
+def test_history_dry_run_and_json_across_the_fleet(leo, fleet, tmp_path):
+    # history: each of the two failed batches above is one run across the hosts, newest
+    # first: with --rollback-on-failure, h1 deployed, then rolled back; h2 failed; h3 was
+    # never started. Without it, h1 deployed and stayed.
+    document = json.loads(leo("history", "--limit", "50", "--json").stdout)
+    assert document["schema"] == "leo.history/1" and document["app"] == APP
+    by_host = {e["host"]: e["records"] for e in document["hosts"]}
+    assert list(by_host) == [as_deploy(h) for h in fleet]
+    failed = [r for r in by_host["leo-deploy@h2"] if r["result"] == "failed"]
+    assert [r["task"] for r in failed] == ["deploy", "deploy"] and all(r["error"] for r in failed)
+
+    def run_of(record: dict) -> list[tuple[str, str, str]]:
+        return [
+            (h, r["task"], r["result"])
+            for h in fleet
+            for r in by_host[as_deploy(h)]
+            if r["run"] == record["run"]
+        ]
+
+    assert run_of(failed[0]) == [
+        ("h1", "rollback", "ok"),
+        ("h1", "deploy", "ok"),
+        ("h2", "deploy", "failed"),
+    ]
+    assert run_of(failed[1]) == [("h1", "deploy", "ok"), ("h2", "deploy", "failed")]
+
+    # A dry run of a changed file: every host says what it would do; none changes.
+    def state(host: str) -> tuple:
+        logged = on(host, "cat", f"/home/leo-deploy/history/{APP}.jsonl")
+        files = on(host, "sh", "-c", f"cd {APPS}/{APP} && cat docker-compose*.yml upstream.conf")
+        return container_ids(host, APP), releases(host, APP), logged, files
+
+    before = {h: state(h) for h in fleet}
+    changed = tmp_path / "changed.yml"
+    changed.write_text(
+        "services:\n  web:\n    image: leo-test-web:v1\n    env_file: ./env\n"
+        "    environment: {DRY_RUN_PROBE: '1'}\n"
+    )
+    dry = leo("deploy", "--compose", str(changed), "--dry-run", ok=False)
+    assert dry.returncode == 5, dry.stdout + dry.stderr
+    for host in fleet:
+        assert f"[{as_deploy(host)}] docker-compose.yml: changed" in dry.stdout
+        assert f"[{as_deploy(host)}] web: start 1 new" in dry.stdout
+    assert {h: state(h) for h in fleet} == before
+
+    # --json of status on every host: one document, an entry per host, nginx agreeing.
+    status = json.loads(leo("status", "--json").stdout)
+    assert [e["host"] for e in status["hosts"]] == [as_deploy(h) for h in fleet]
+    assert all(e["ok"] and e["agree"] for e in status["hosts"])
+
+
 def test_implode_removes_leo_from_every_host(leo, fleet):
     result = leo("implode", "--host", "roots", "--yes")
     rows = summary_rows(result.stderr)
