@@ -110,7 +110,7 @@ def deploy(
         if ids.get(spec.get("image", "")) and any(c.service == name for c in found)
     )
     recreated = _recreated(host, paths, compose_text, plan.text, known)
-    _containers(out, model, found, settings, ids, known, recreated)
+    _containers(out, model, found, settings, ids, known, recreated, sent=set(brings.pushed))
     if not out.changes:
         out.same("nothing to change: the deploy would run what runs now")
     return out
@@ -196,6 +196,8 @@ def _containers(
     ids: dict[str, str | None],
     known: list[str],
     recreated: set[str],
+    *,
+    sent: set[str],
 ) -> None:
     web = settings.web_service
     rotated = (web, *[s for s in settings.rotate_services if s in model.services])
@@ -204,7 +206,8 @@ def _containers(
     missing: list[str] = []
     for name, spec in sorted(model.services.items()):
         ref = spec.get("image", "")
-        if ref and ref != NOT_BUILT and ids.get(ref) is None:
+        # Images `--push` sends are neither pulled nor missing.
+        if ref and ref != NOT_BUILT and ref not in sent and ids.get(ref) is None:
             if spec.get("pull_policy", "always") in NO_PULL:
                 missing.append(f"{name} ({ref})")
             else:
