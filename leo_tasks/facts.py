@@ -170,6 +170,15 @@ def parse_compose_config(text: str) -> ComposeModel:
     )
 
 
+DRY_RUN_MARKER = "DRY-RUN MODE"
+
+
+def not_dry(line: str) -> bool:
+    """A line of compose's `--dry-run` output that reports a container action without
+    the dry-run marker (docker/compose#14029: such a run was not dry)."""
+    return " Container " in f" {line} " and DRY_RUN_MARKER not in line
+
+
 def parse_recreated(text: str) -> set[str]:
     """Container names compose's `--dry-run up` says it would recreate."""
     found = set()

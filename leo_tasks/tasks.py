@@ -291,7 +291,7 @@ def _preview_deploy(
         found = given if given is not None else []
         if push and given is None:
             found = push_step.live_images(h, run.paths, docker)
-        brings = preview_step.Brings(built, tuple(i.reference for i in found))
+        brings = preview_step.Brings(built, {i.reference: i.id for i in found})
         return preview_step.deploy(h, run.paths, files, brings, title=_dry_title("deploy", run))
 
     each_host_preview(c, run.hosts, verbose, preview, what="deploy")
@@ -552,8 +552,10 @@ def env_push(
 
         def preview(h: Host) -> preview_step.Preview:
             done = env_step.push(h, run.paths, values, prune=prune, dry_run=True)
-            changed = done.describe() != "unchanged"
-            return preview_step.env_edit(_dry_title("env.push", run), changed, done.describe())
+            what = done.describe()
+            if what == "unchanged":  # same values, but the file would be written anew
+                what = "rewrite the env file with the same values"
+            return preview_step.env_edit(_dry_title("env.push", run), done.rewritten, what)
 
         each_host_preview(c, run.hosts, verbose, preview, what="env.push")
         return

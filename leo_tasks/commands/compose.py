@@ -87,9 +87,24 @@ def with_files_from_stdin(
 def dry_run_up(services: Iterable[str]) -> list[str]:
     """The arguments of compose's own dry run of `up` for `services`: it prints, per
     container, what `up` would do with it ("Running": nothing, "Recreate": its
-    configuration or image changed), and changes nothing. `--pull never`: the caller
-    passes only services whose image is on the host (a dry run must not reach a registry)."""
-    return ["--dry-run", "up", "--detach", "--no-deps", "--pull", "never", "--", *services]
+    configuration or image changed), and changes nothing.
+
+    Never `--detach`: some compose versions really recreated containers in a dry run
+    of `up --detach` (docker/compose#14029); `--no-start` ends it after the create
+    step instead. `--no-build` and `--pull never`: a dry run must not build (compose
+    #13040) or reach a registry; the caller passes only services whose image is on
+    the host."""
+    return [
+        "--dry-run",
+        "up",
+        "--no-start",
+        "--no-build",
+        "--no-deps",
+        "--pull",
+        "never",
+        "--",
+        *services,
+    ]
 
 
 def up(

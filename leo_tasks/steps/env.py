@@ -32,10 +32,6 @@ def variables(host: Host, paths: AppPaths) -> dict[str, str]:
     return load(host, paths).values()
 
 
-def show(host: Host, paths: AppPaths) -> str:
-    return render(variables(host, paths))
-
-
 def render(env: Mapping[str, str]) -> str:
     """The environment as env-file lines: plain values bare, others quoted exactly."""
     return "".join(f"{name}={_display(name, value)}\n" for name, value in env.items())
@@ -110,6 +106,9 @@ class EnvChange:
     added: list[str] = field(default_factory=list)
     changed: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
+    # The file is rewritten: a change above, or the same values written more plainly
+    # (a variable a hand edit wrote twice is kept once).
+    rewritten: bool = False
 
     def describe(self) -> str:
         parts = [
@@ -154,6 +153,7 @@ def push(
                 added=[n for n in values if n not in current],
                 changed=[n for n in values if n in current and current[n] != values[n]],
                 removed=removed,
+                rewritten=dirty,
             )
         )
         return dirty

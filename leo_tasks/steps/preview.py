@@ -22,16 +22,18 @@ from dataclasses import dataclass, field
 from .. import composefile, override, rotatable
 from ..appsettings import AppSettings
 from ..commands import compose
+from ..commands.compose import Project
 from ..envfile import EnvFile
 from ..errors import InvalidInput, StepFailed
-from ..facts import ComposeModel, Container, parse_compose_config, parse_recreated
+from ..facts import ComposeModel, Container, not_dry, parse_compose_config, parse_recreated
 from ..layout import AppPaths
-from . import lock
+from . import lock, webport
 from .app import AppFiles, WebSettings, exists
 from .base import Host, read_file, read_files
 from .containers import containers, redact_values
 from .images import NO_PULL
 from .push import image_ids
+from .rotate import LEFTOVER_STATES, App
 
 
 @dataclass
@@ -54,12 +56,17 @@ class Brings:
     """What a deploy brings besides its files: images built or copied from here."""
 
     built: tuple[str, ...] = ()  # services `--build` would build (not built by a dry run)
-    pushed: tuple[str, ...] = ()  # image references `--push`/`--build` would copy over
+    # image reference -> its ID here: what `--push` would copy over where the host's
+    # image of that name is another (or none)
+    pushed: dict[str, str] = field(default_factory=dict)
 
 
 # The image a service `deploy --build` would build is not known before the build:
 # the preview names it so, and counts the service as changed.
 NOT_BUILT = "leo-dry-run/not-built:yet"
+# A rotate leaves a service with a container in one of these states as it is.
+UP = ("running", "paused", "restarting")
+NOT_RUNNING = "none of its containers is running"
 
 
 def deploy(
@@ -101,16 +108,19 @@ def deploy(
     model = _resolve(host, paths, compose_text, plan.text)
     rotatable.check(model, settings.web_service, settings.rotate_services)
     found = containers(host, paths.app)
-    _images(host, out, model, brings)
-    ids = _image_ids(host, model)
+    on_host = _image_ids(host, model, brings)
+    _web_port(host, paths, model, settings, on_host, out)
+    sent = _pushed(out, brings, on_host)
+    # The IDs each image reference will name once the push is done.
+    ids = {**on_host, **{ref: brings.pushed[ref] for ref in sent}}
     # Compose's verdict, for the services that have containers and whose image is here.
     known = sorted(
         name
         for name, spec in model.services.items()
-        if ids.get(spec.get("image", "")) and any(c.service == name for c in found)
+        if on_host.get(spec.get("image", "")) and any(c.service == name for c in found)
     )
     recreated = _recreated(host, paths, compose_text, plan.text, known)
-    _containers(out, model, found, settings, ids, known, recreated, sent=set(brings.pushed))
+    _containers(out, model, found, settings, ids, recreated, sent=set(sent))
     if not out.changes:
         out.same("nothing to change: the deploy would run what runs now")
     return out
@@ -164,28 +174,57 @@ def _recreated(
             f"docker compose's dry run failed on {host.name}: "
             f"{redact_values(result.stderr.strip())}"
         )
-    return parse_recreated(result.stdout + "\n" + result.stderr)
+    output = result.stdout + "\n" + result.stderr
+    undry = [line for line in output.splitlines() if not_dry(line)]
+    if undry:
+        # docker/compose#14029: some versions really recreated containers in a dry run
+        # of `up --detach` (leo never passes --detach), and said so without the marker.
+        raise StepFailed(
+            f"docker compose on {host.name} printed container actions without its "
+            f"DRY-RUN MODE marker; it may have changed them: {undry[0].strip()}. "
+            f"Check `leo status --app {paths.app}`"
+        )
+    return parse_recreated(output)
 
 
-def _image_ids(host: Host, model: ComposeModel) -> dict[str, str | None]:
-    refs = sorted({spec["image"] for spec in model.services.values() if spec.get("image")})
-    refs = [r for r in refs if r != NOT_BUILT]
+def _image_ids(host: Host, model: ComposeModel, brings: Brings) -> dict[str, str | None]:
+    """The ID each image reference names on the host now (None: not there)."""
+    refs = {spec["image"] for spec in model.services.values() if spec.get("image")}
+    refs = sorted((refs | set(brings.pushed)) - {NOT_BUILT})
     return image_ids(host, refs) if refs else {}
 
 
-def _images(host: Host, out: Preview, model: ComposeModel, brings: Brings) -> None:
+def _web_port(
+    host: Host,
+    paths: AppPaths,
+    model: ComposeModel,
+    settings: AppSettings,
+    on_host: dict[str, str | None],
+    out: Preview,
+) -> None:
+    """The port nginx would use, found as a rotate finds it: an image that EXPOSEs
+    several ports is refused here as the rotate refuses it (exit 2)."""
+    image = str((model.services.get(settings.web_service) or {}).get("image") or "")
+    if settings.web_port is None and not on_host.get(image):
+        out.same("web port: read from the web image's EXPOSE once it is on the host")
+        return
+    app = webport.resolve(host, App(Project.live(paths), model, settings))
+    out.same(f"web port: {app.web_port} ({app.port_found})")
+
+
+def _pushed(out: Preview, brings: Brings, on_host: dict[str, str | None]) -> list[str]:
+    """The images `--build`/`--push` would send: those the host has not, by ID."""
     if brings.built:
         out.change(
             f"build here: {', '.join(brings.built)} (not built by a dry run; their new "
             "images are sent to the host and replace what runs)"
         )
-    if brings.pushed:
-        present = image_ids(host, list(brings.pushed))
-        send = [r for r in brings.pushed if present.get(r) is None]
-        if send:
-            out.change(f"push: {', '.join(send)}")
-        else:
-            out.same(f"push: nothing to send, the host has {', '.join(brings.pushed)}")
+    send = [ref for ref, image_id in brings.pushed.items() if on_host.get(ref) != image_id]
+    if send:
+        out.change(f"push: {', '.join(send)}")
+    elif brings.pushed:
+        out.same(f"push: nothing to send, the host has {', '.join(brings.pushed)}")
+    return send
 
 
 def _containers(
@@ -194,11 +233,12 @@ def _containers(
     found: list[Container],
     settings: AppSettings,
     ids: dict[str, str | None],
-    known: list[str],
     recreated: set[str],
     *,
     sent: set[str],
 ) -> None:
+    """Each service's fate. `ids`: the ID each image reference will name (after the
+    push); `recreated`: the containers compose's dry run of `up` would recreate."""
     web = settings.web_service
     rotated = (web, *[s for s in settings.rotate_services if s in model.services])
     release_phase = model.release_phase(rotated)
@@ -230,13 +270,18 @@ def _containers(
             return mine, "new"
         if ref == NOT_BUILT:
             return mine, "a new build"
-        if service not in known:
+        if image_id is None or any(c.image != image_id for c in mine):
             return mine, f"new image {ref}"
         if any(c.name in recreated for c in mine):
-            changed = image_id is not None and any(c.image != image_id for c in mine)
-            return mine, f"new image {ref}" if changed else "its configuration changed"
-        if service in rotated and len([c for c in mine if c.running]) != model.replicas(service):
-            return mine, f"{model.replicas(service)} replicas instead of {len(mine)}"
+            return mine, "its configuration changed"
+        if service in rotated:
+            if any(c.status in LEFTOVER_STATES for c in mine):
+                return mine, "containers a failed run left behind are removed"
+            if len([c for c in mine if c.running]) != model.replicas(service):
+                return mine, f"{model.replicas(service)} replicas instead of {len(mine)}"
+        elif service not in release_phase and not any(c.status in UP for c in mine):
+            # A rotate starts a service none of whose containers is up (a crashed worker).
+            return mine, NOT_RUNNING
         return mine, ""
 
     running_web = [c for c in found if c.service == web and c.running]
@@ -275,6 +320,8 @@ def _containers(
             mine, why = verdict(service)
             if why == "new":
                 out.change(f"{service}: start (new in the compose file)")
+            elif why == NOT_RUNNING:
+                out.change(f"{service}: start {', '.join(c.name for c in mine)} ({why})")
             elif why:
                 out.change(f"{service}: recreate {', '.join(c.name for c in mine)} ({why})")
             else:

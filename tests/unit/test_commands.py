@@ -489,9 +489,12 @@ def test_files_from_stdin_reach_compose_as_two_files_and_nothing_is_written(tmp_
     assert list(tmp_path.iterdir()) == []
 
 
-def test_dry_run_up_never_pulls():
+def test_dry_run_up_never_detaches_builds_or_pulls():
     from leo_tasks.commands.compose import dry_run_up
 
     argv = dry_run_up(["web", "worker"])
-    assert argv[0] == "--dry-run" and argv[4:6] == ["--pull", "never"]
+    assert argv[:2] == ["--dry-run", "up"] and "--no-start" in argv and "--no-build" in argv
+    # docker/compose#14029: a dry run of `up --detach` was not dry in some versions.
+    assert "--detach" not in argv and "-d" not in argv
+    assert argv[argv.index("--pull") + 1] == "never"
     assert argv[-3:] == ["--", "web", "worker"]

@@ -351,3 +351,11 @@ def test_parse_recreated_names_only_the_containers_compose_would_recreate():
         " DRY-RUN MODE -  Container shop-db-1  Creating\n"
     )
     assert parse_recreated(text) == {"shop-worker-1"}
+
+
+def test_a_container_action_without_the_dry_run_marker_is_caught():
+    from leo_tasks.facts import not_dry
+
+    assert not not_dry(" DRY-RUN MODE -  Container shop-web-1  Recreate")
+    assert not_dry(" Container shop-web-1  Recreate")
+    assert not not_dry("WARN[0000] the attribute `version` is obsolete")

@@ -37,18 +37,12 @@ def verdict(
     settings: AppSettings | None = None,
 ) -> Preview:
     out = Preview()
-    known = sorted(
-        name
-        for name, spec in services.items()
-        if ids.get(spec.get("image", "")) and any(c.service == name for c in found)
-    )
     _containers(
         out,
         ComposeModel(services=services),
         found,
         settings or AppSettings(),
         ids,
-        known,
         set(recreated),
         sent=set(sent),
     )
@@ -82,7 +76,8 @@ def test_compose_recreating_a_service_is_a_change_and_says_why():
 
 def test_a_new_image_on_the_host_is_named():
     found = [container("web"), container("worker"), container("db")]
-    out = verdict(SERVICES, found, {**IDS, "app:1": V2}, {"shop-web-1", "shop-worker-1"})
+    # The host's app:1 is another image now (a pull, a push): compose or not, it is new.
+    out = verdict(SERVICES, found, {**IDS, "app:1": V2})
     assert any(
         line.startswith("web: start 1 new beside the old ones (new image app:1)")
         for line in out.lines
@@ -133,3 +128,20 @@ def test_a_release_phase_one_shot_that_did_not_change_is_no_change():
     )
     changed = verdict(services, found, IDS, {"shop-migrate-1"})
     assert "release phase: migrate runs to completion (its configuration changed)" in changed.lines
+
+
+def test_a_stopped_worker_would_be_started_and_leftovers_removed():
+    found = [
+        container("web"),
+        container("web", 2, status="exited"),
+        container("worker", status="exited"),
+        container("db"),
+    ]
+    out = verdict(SERVICES, found, IDS)
+    assert out.changes
+    assert any("containers a failed run left behind are removed" in line for line in out.lines)
+    assert "worker: start shop-worker-1 (none of its containers is running)" in out.lines
+    paused = verdict(
+        SERVICES, [container("web"), container("worker", status="paused"), container("db")], IDS
+    )
+    assert not paused.changes, paused.lines
