@@ -98,7 +98,8 @@ class Document:
     def emit(self, stream: TextIO | None = None) -> None:
         out = stream or sys.stdout
         with OUTPUT_LOCK:
-            json.dump(self.data(), out, indent=2, ensure_ascii=False)
+            # ASCII only: a non-UTF-8 locale cannot break the document half-way.
+            json.dump(self.data(), out, indent=2, ensure_ascii=True)
             out.write("\n")
             out.flush()
 

@@ -66,8 +66,13 @@ class HostLogs:
     services: list[str] = field(default_factory=list)
     none_at_start: bool = False
 
+    # False while following: each line is printed as it comes and not kept (a follow
+    # left running for days must not grow without bound).
+    keep: bool = True
+
     def take(self, raw: str) -> LogLine | None:
-        """Read one protocol line; return it when it is a log line."""
+        """Read one protocol line; return it when it is a log line (kept in `lines`
+        only when `keep`)."""
         kind, _, rest = raw.rstrip("\n").partition(" ")
         if kind == "l":
             number, _, entry = rest.partition(" ")
@@ -76,7 +81,8 @@ class HostLogs:
                 stamp, text = "", entry
             if number.isdigit():
                 line = LogLine(int(number), stamp, text.rstrip("\r"))
-                self.lines.append(line)
+                if self.keep:
+                    self.lines.append(line)
                 return line
         elif kind == "c":
             number, _, name = rest.partition(" ")

@@ -383,7 +383,11 @@ def each_host_read(
         if failed:
             if not fleet.many:
                 raise failed[0][1]
-            raise FleetFailed(f"failed on {', '.join(h.name for h, _ in failed)}")
+            # Every host refused alike (bad input: 2): that status, as a run that
+            # changes hosts would give it (fleet.conclude); anything else is 1.
+            codes = {error.exit_code for _, error in failed}
+            code = codes.pop() if len(failed) == len(fleet.hosts) and len(codes) == 1 else 1
+            raise FleetFailed(f"failed on {', '.join(h.name for h, _ in failed)}", exit_code=code)
 
 
 def each_host_preview(

@@ -94,7 +94,9 @@ follow() {  # id number since tail
 poll() {  # first(1/0) filters...
   local first=$1 found id name state started
   shift
-  found=$(list "$@") || return 0
+  # docker failing at the start (daemon down, no permission) ends the follow with its
+  # error; later, one failed listing is skipped (a daemon restarting).
+  found=$(list "$@") || { [ "$first" = 0 ] || exit 1; return 0; }
   if [ -z "$found" ] && [ "$first" = 1 ]; then services; echo "w"; fi
   while read -r id name state; do
     [ -n "$id" ] || continue

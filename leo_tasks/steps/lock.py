@@ -265,11 +265,6 @@ def locks_json(found: list[LockState]) -> dict[str, Any]:
     return {"locks": [state.as_json() for state in found]}
 
 
-def inspect(host: Host, paths: AppPaths, *, release: bool = False) -> list[str]:
-    """Describe the app's locks; with `release`, end the processes holding them."""
-    return [state.describe() for state in states(host, paths, release=release)]
-
-
 class LockLost(LeoError):
     """The host gave up a lock this run held (its heartbeat stopped reaching the host)."""
 

@@ -56,7 +56,7 @@ class Stream:
         self.host = host
         self.paths = paths
         self.query = query
-        self.logs = HostLogs()
+        self.logs = HostLogs(keep=False)  # each line is emitted, not kept
         silence = host.remote.liveness.silence
         argv = logs_cmd.follow(paths.compose_file, paths.app, query, silence=silence)
         self.holder: Holder = host.remote.hold(argv, binary=True)

@@ -72,6 +72,10 @@ def check_pubkey(text: str, source: str) -> str:
     line = text.strip()
     if "\n" in line or not PUBKEY.fullmatch(line):
         raise InvalidInput(f"{source} is not a single OpenSSH public key line")
+    try:  # the key's body must be base64 (a key cut short is not)
+        base64.b64decode(line.split()[1], validate=True)
+    except ValueError:
+        raise InvalidInput(f"{source}: the key is not valid base64 (cut short?)") from None
     return line
 
 

@@ -123,3 +123,15 @@ def test_pushed_image_ok(reference):
 def test_pushed_image_refused(reference, message):
     with pytest.raises(InvalidInput, match=message):
         validate.pushed_image(reference)
+
+
+def test_a_public_key_cut_short_is_refused_before_connecting():
+    from leo_tasks.steps.setup import check_pubkey, fingerprint
+
+    good = (
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl me@laptop"
+    )
+    assert check_pubkey(good + "\n", "key") == good
+    assert fingerprint(good).startswith("ssh-ed25519 SHA256:")
+    with pytest.raises(InvalidInput, match="not valid base64"):
+        check_pubkey("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIA me@laptop", "key")
