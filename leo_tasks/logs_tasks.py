@@ -7,6 +7,7 @@ import os
 import re
 import sys
 import threading
+import time
 
 from invoke import Exit
 
@@ -139,10 +140,21 @@ def _follow(
         except KeyboardInterrupt:
             pass  # how a follow ends: not an error (exit 0 once every host is clean)
         finally:
-            # Every host at once: each stop waits until its host's followers are gone.
-            _stop_all(streams)
+            # Every host at once: each stop waits until its host's followers are gone,
+            # all of them within one deadline (a host slow to answer must not hold
+            # the Ctrl-C up: its command got EOF and ends by itself).
+            deadline = time.monotonic() + STOP_WAIT
+            _stop_all(streams, deadline)
             for thread in threads:
-                thread.join(15)
+                thread.join(max(0.0, deadline - time.monotonic()))
+            slow = [t.name.removeprefix("leo-logs-") for t in threads if t.is_alive()]
+            if slow:
+                with OUTPUT_LOCK:
+                    print(
+                        f"leo: stopped waiting for {', '.join(slow)} to end its followers "
+                        "(they got end-of-input and stop by themselves)",
+                        file=sys.stderr,
+                    )
     failed = [(name, error) for name, error in ended.items() if error is not None]
     if failed:
         if len(streams) == 1:
@@ -150,12 +162,16 @@ def _follow(
         raise FleetFailed(f"failed on {', '.join(name for name, _ in failed)}")
 
 
-def _stop_all(streams: list[logs_step.Stream]) -> None:
+# Seconds Ctrl-C waits, in all, for every host's followers to end.
+STOP_WAIT = 12.0
+
+
+def _stop_all(streams: list[logs_step.Stream], deadline: float) -> None:
     stoppers = [threading.Thread(target=s.stop, daemon=True) for s in streams]
     for stopper in stoppers:
         stopper.start()
     for stopper in stoppers:
-        stopper.join(15)
+        stopper.join(max(0.0, deadline - time.monotonic()))
 
 
 def _drop_stdout() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import itertools
 import os
 import re
@@ -11,12 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from .hostkit import APPS, HISTORY, TESTHOST_DIR, Leo, make_home, sh
+from .hostkit import APPS, HISTORY, TESTHOST_DIR, Leo, make_home, nginx, sh
 
 _counter = itertools.count(1)
 TEST_APP = re.compile(r"t\d+-\d+")
 # An app dir untouched this long belongs to no running test (each takes < 2 min).
 LEFTOVER_AGE = 30 * 60
+SETUP_LOCK = "/tmp/leo-e2e-setup.lock"
 
 
 def pytest_collection_modifyitems(items):
@@ -44,22 +46,29 @@ def leo(leo_home) -> Leo:
 @pytest.fixture(scope="session")
 def deploy_host(leo, leo_home) -> str:
     """The test host with `leo setup` done (idempotent: fine if it already was)."""
+    # One `leo setup` at a time: parallel test runs each start with one.
+    with open(SETUP_LOCK, "w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        _sweep_and_setup(leo, leo_home)
+    return "testhost"
+
+
+def _sweep_and_setup(leo, leo_home) -> None:
     # Apps left by an interrupted earlier run (e.g. with a deliberately broken
-    # nginx.conf) would make every `nginx -t` on this host fail.
-    # Only apps older than any test run: another pytest run on this host (a second
-    # worktree) may be using its own apps right now.
+    # nginx.conf) would make every `nginx -t` on this host fail. Only apps older
+    # than any test run: another pytest run on this host may be using its own now.
     if APPS.is_dir():
         for leftover in APPS.iterdir():
             if TEST_APP.fullmatch(leftover.name) and _older_than(leftover, LEFTOVER_AGE):
                 remove_app(leftover.name)
     leo("setup", "--host", "root@testhost", "--pubkey", str(leo_home / ".ssh/id_ed25519.pub"))
-    return "testhost"
 
 
 @pytest.fixture
 def app(deploy_host, request):
     """A fresh app name; whatever the test left on the host is removed afterwards."""
-    name = f"t{os.getpid() % 1000}-{next(_counter)}"
+    # The whole pid: test runs in parallel (scripts/test.sh) must never share a name.
+    name = f"t{os.getpid()}-{next(_counter)}"
     yield name
     remove_app(name)
 
@@ -77,7 +86,7 @@ def remove_app(name: str) -> None:
         sh("docker", "network", "rm", *nets, ok=False)
     if (APPS / name).exists():
         shutil.rmtree(APPS / name)
-        sh("nginx", "-s", "reload", ok=False)
+        nginx("-s", "reload", ok=False)
     (HISTORY / f"{name}.jsonl").unlink(missing_ok=True)
 
 

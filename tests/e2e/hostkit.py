@@ -145,8 +145,21 @@ def containers(app: str, *, all_states: bool = True) -> list[ContainerView]:
     return sorted(found, key=lambda c: c.name)
 
 
+# leo's host-wide nginx lock: a leo run of another test (run in parallel) may have a
+# site it is trying out in place for a moment, under this lock.
+NGINX_LOCK = Path("/home/leo-deploy/.nginx.lock")
+
+
+def nginx(*args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
+    """`nginx ARGS` on the test host, under leo's nginx lock once leo set it up."""
+    argv = ["nginx", *args]
+    if NGINX_LOCK.exists():
+        argv = ["flock", "--wait", "60", str(NGINX_LOCK), *argv]
+    return sh(*argv, ok=ok)
+
+
 def nginx_ok() -> bool:
-    return sh("nginx", "-t", ok=False).returncode == 0
+    return nginx("-t", ok=False).returncode == 0
 
 
 def write_compose(path: Path, web_image: str, **others: str) -> Path:

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from .conftest import domain_of
-from .hostkit import APPS, LEO, http_get, sh
+from .hostkit import APPS, LEO, http_get, nginx, sh
 from .test_rotate import deploy_v1
 
 PEBBLE_ENV = Path(os.environ.get("LEO_TESTHOST_DIR", "/var/lib/leo-testhost")) / "pebble/env"
@@ -143,7 +143,7 @@ def test_users_own_site_edits_survive(leo, site, pebble, tmp_path):
             "    location / {", '    location = /hello { return 200 "mine"; }\n\n    location / {'
         )
     )
-    sh("nginx", "-s", "reload")
+    nginx("-s", "reload")
     leo("letsencrypt", "--app", site, "--host", "testhost", *acme_args(pebble))
     assert 'location = /hello { return 200 "mine"; }' in conf.read_text()
     assert https_get(domain_of(site), pebble_root(pebble, tmp_path), "/hello")[:2] == (200, "mine")

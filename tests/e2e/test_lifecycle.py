@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 
 from .conftest import domain_of, remove_app
-from .hostkit import APPS, containers, http_get, set_env, sh
+from .hostkit import APPS, containers, http_get, nginx, set_env, sh
 from .test_rotate import deploy_v1, upstream_ips, web
 
 
@@ -85,7 +85,7 @@ def test_destroy_removes_one_app_and_nothing_else(leo, app, tmp_path):
         leo("destroy", "--app", app, "--host", "testhost", "--yes")
         assert containers(app) == [] and not (APPS / app).exists()
         assert sh("crontab", "-l", "-u", "leo-deploy").stdout == f"{mine}\n"
-        assert sh("nginx", "-t").returncode == 0
+        assert nginx("-t").returncode == 0
         assert http_get(domain_of(other))[1].startswith("leo-test-web v2")  # untouched
         gone = leo("rotate", "--app", app, "--host", "testhost", ok=False)
         assert gone.returncode == 1 and "does not exist" in gone.stderr
