@@ -85,7 +85,10 @@ def recorded(
         except LockHeld:
             raise
         except BaseException as exc:
-            record(host, audit, started=clock, exc=exc)
+            # A rotate that failed after its switch may have recorded its release.
+            release = getattr(exc, "release", None)
+            number = release if isinstance(release, int) else None
+            record(host, audit, started=clock, exc=exc, release=number)
             raise
         record(
             host,

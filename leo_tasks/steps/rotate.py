@@ -355,7 +355,8 @@ class _Run:
             raise AfterSwitch(
                 f"the new release is serving ({serving}), but:\n  - "
                 + "\n  - ".join(p.replace("\n", "\n    ") for p in problems)
-                + f"\n  {advice}"
+                + f"\n  {advice}",
+                release=result.release or None,
             )
         return result
 
@@ -386,6 +387,10 @@ class _Run:
 
 class AfterSwitch(LeoError):
     """The new release serves, but a step after the switch failed."""
+
+    def __init__(self, message: str, release: int | None = None) -> None:
+        super().__init__(message)
+        self.release = release  # recorded before the failure, if it was
 
 
 def _remove_temp_files(host: Host, paths: AppPaths, *, keep: list[str]) -> None:
