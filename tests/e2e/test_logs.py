@@ -136,6 +136,10 @@ def leftovers(app: str) -> list[str]:
     ]
 
 
+def _sigint_as_from_a_terminal() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 class Follow:
     """`leo logs --follow` in the background, its stdout collected line by line."""
 
@@ -148,6 +152,10 @@ class Follow:
             stderr=subprocess.PIPE,
             text=True,
             env={**os.environ, "HOME": str(leo.home)},
+            # As from a terminal: a test run started in the background by a script
+            # (scripts/test.sh runs shards with `&`) inherits SIGINT ignored, and so
+            # would leo, which then keeps following after the "Ctrl-C" below.
+            preexec_fn=_sigint_as_from_a_terminal,
         )
         self.lines: list[str] = []
         threading.Thread(target=self._read, daemon=True).start()
