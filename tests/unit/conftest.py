@@ -1,4 +1,5 @@
-"""Shared helpers for the unit tests: where the captured real output lives."""
+"""Shared helpers for the unit tests: where the captured real output lives, and a
+Container as docker inspect would describe one."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
+
+from leo_tasks.facts import Container
 
 CAPTURED = Path(__file__).parent / "captured"
 
@@ -69,3 +72,20 @@ def compose_config_json(directory: Path, file: Path | list[Path], *profiles: str
     )
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)
+
+
+def make_container(service: str = "web", number: int = 1, **changes) -> Container:
+    """A running container of app `shop` (compose's name for it), `changes` applied."""
+    base = dict(
+        id=f"{service}{number}".ljust(64, "0"),
+        name=f"shop-{service}-{number}",
+        project="shop",
+        service=service,
+        number=number,
+        status="running",
+        exit_code=0,
+        health=None,
+        created="",
+        started_at="",
+    )
+    return Container(**{**base, **changes})

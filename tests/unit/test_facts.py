@@ -17,6 +17,8 @@ from leo_tasks.facts import (
     parse_sha256sum,
 )
 
+from .conftest import make_container
+
 VERSIONS = "engine20.10.24-compose2.40.3"
 WEB_ID = "681d8912997ed3e03b516e92551769623efa7b6f3f3d82bfd68ea5b4ff8dbbd5"
 WORKER1_ID = "b06d735cff76e461d3a336e99ab4c53853b7f676f3a49c4d8aa859f4e75acb6a"
@@ -116,19 +118,7 @@ def test_address_takes_the_first_preferred_network(running, name, preferred, exp
 
 
 def _container(**changes) -> Container:
-    base = dict(
-        id="x" * 64,
-        name="n",
-        project="p",
-        service="web",
-        number=1,
-        status="running",
-        exit_code=0,
-        health=None,
-        created="",
-        started_at="",
-    )
-    return Container(**{**base, **changes})
+    return make_container(**{"id": "x" * 64, "name": "n", "project": "p", **changes})
 
 
 def test_address_skips_networks_without_an_ip():

@@ -24,6 +24,8 @@ from leo_tasks.steps import certreport, releases, status
 from leo_tasks.steps import env as env_step
 from leo_tasks.steps import lock as lock_step
 
+from .conftest import make_container
+
 COMMANDS = ("status", "releases", "certs", "env", "lock", "history")
 
 
@@ -50,17 +52,11 @@ def document(command: str, *entries: tuple[str, dict | StepFailed]) -> dict:
 
 
 def container(number: int, ip: str, *, service: str = "web", oneoff: bool = False) -> Container:
-    return Container(
+    return make_container(
+        service,
+        number,
         id=f"{number:x}".rjust(64, "a"),
-        name=f"shop-{service}-{number}",
-        project="shop",
-        service=service,
-        number=number,
-        status="running",
-        exit_code=0,
         health="healthy" if service == "web" else None,
-        created="",
-        started_at="",
         networks={"shop_default": ip, "other": ""},
         image="sha256:" + "b" * 64,
         oneoff=oneoff,

@@ -8,23 +8,13 @@ from leo_tasks.appsettings import AppSettings
 from leo_tasks.facts import ComposeModel, Container
 from leo_tasks.steps.preview import Preview, _containers
 
+from .conftest import make_container
+
 V1, V2 = "sha256:" + "1" * 64, "sha256:" + "2" * 64
 
 
 def container(service: str, number: int = 1, *, image: str = V1, status: str = "running"):
-    return Container(
-        id=f"{service}{number}".ljust(64, "0"),
-        name=f"shop-{service}-{number}",
-        project="shop",
-        service=service,
-        number=number,
-        status=status,
-        exit_code=0,
-        health=None,
-        created="",
-        started_at="",
-        image=image,
-    )
+    return make_container(service, number, image=image, status=status)
 
 
 def verdict(
