@@ -113,18 +113,30 @@ class Staged:
     images: dict[str, str]  # service -> the image leo supplies (the override's)
 
 
-def stage(host: Host, paths: AppPaths, files: AppFiles, uploaded: list[str]) -> Staged:
-    """The compose project a deploy runs with: the live files, or new ones uploaded as
-    candidates that replace them only when the deploy succeeds. leo's override is
-    rewritten for this run (the web service may have changed, a build brought new
-    images). A new nginx site is tried (`nginx -t`) and put back at once; the switch
-    installs it with the upstream.
+@dataclass(frozen=True)
+class Planned:
+    """What a rotate with `files` would run, worked out from the app's files on the
+    host (a deploy stages it, a dry run shows it)."""
 
-    Each candidate file's path is added to `uploaded` before it is written, so that
-    the caller removes it whatever happens next (this function failing included).
-    Called under the app's deploy and env locks (see rotate.rotate).
-    """
-    live = read_files(host, [paths.env_file, paths.compose_file, paths.override_file])
+    live: dict[str, str | None]  # the app's files as read (None: absent)
+    settings: AppSettings
+    compose_text: str
+    plan: override.Plan
+    warnings: list[str]  # about a new compose file, for this app's web service
+
+
+def planned(
+    host: Host,
+    paths: AppPaths,
+    files: AppFiles,
+    *,
+    given: dict[str, str] | None,
+    also: tuple[str, ...] = (),
+) -> Planned:
+    """Read the app's env, compose and override files (and `also`) in one round trip;
+    the compose text this run uses and leo's override for it (`given`: the images it
+    supplies, see override.plan)."""
+    live = read_files(host, [paths.env_file, paths.compose_file, paths.override_file, *also])
     # The env file first: leo's parser names a bad line without its value;
     # compose's error would quote the value (a secret) in a CI log.
     settings = AppSettings.from_env(EnvFile.parse(live[paths.env_file] or "").values())
@@ -140,10 +152,26 @@ def stage(host: Host, paths: AppPaths, files: AppFiles, uploaded: list[str]) -> 
     plan = override.plan(
         compose_text,
         settings.web_service,
-        given=files.images,
+        given=given,
         live_override=live[paths.override_file],
         new_file=files.compose is not None,
     )
+    return Planned(live, settings, compose_text, plan, warnings)
+
+
+def stage(host: Host, paths: AppPaths, files: AppFiles, uploaded: list[str]) -> Staged:
+    """The compose project a deploy runs with: the live files, or new ones uploaded as
+    candidates that replace them only when the deploy succeeds. leo's override is
+    rewritten for this run (the web service may have changed, a build brought new
+    images). A new nginx site is tried (`nginx -t`) and put back at once; the switch
+    installs it with the upstream.
+
+    Each candidate file's path is added to `uploaded` before it is written, so that
+    the caller removes it whatever happens next (this function failing included).
+    Called under the app's deploy and env locks (see rotate.rotate).
+    """
+    run = planned(host, paths, files, given=files.images)
+    live, settings, plan, warnings = run.live, run.settings, run.plan, run.warnings
     compose_file, override_file = paths.compose_file, paths.override_file
     if files.compose is not None:
         with host.step("upload docker-compose.yml") as line:

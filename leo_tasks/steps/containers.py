@@ -41,10 +41,21 @@ def inspect(host: Host, ids: list[str], *, timeout: float | None = None) -> list
     return parse_inspect(result.stdout or "[]")
 
 
-def compose_model(host: Host, project: Project) -> ComposeModel:
-    """The compose file as compose itself resolves it (fails early if it is broken)."""
-    result = host.remote.run(compose.config_json(project), check=False)
-    live = project.file == project.paths.compose_file
+def compose_model(
+    host: Host, project: Project, *, texts: tuple[str, str | None] | None = None
+) -> ComposeModel:
+    """The compose file as compose itself resolves it (fails early if it is broken).
+
+    `texts`: a compose file and leo's override to resolve in place of the project's
+    files, handed to compose without writing them on the host (a dry run)."""
+    if texts is None:
+        argv, stdin = compose.config_json(project), None
+    else:
+        argv, stdin = compose.with_files_from_stdin(
+            project.paths, *texts, "config", "--format", "json"
+        )
+    result = host.remote.run(argv, stdin=stdin, check=False)
+    live = texts is None and project.file == project.paths.compose_file
     if not result.ok and live and "no such file or directory" in result.stderr.lower():
         raise StepFailed(f"app {project.app!r} does not exist on {host.name} (run `leo create`)")
     if not result.ok:

@@ -23,14 +23,13 @@ from .. import composefile, override, rotatable
 from ..appsettings import AppSettings
 from ..commands import compose
 from ..commands.compose import Project
-from ..envfile import EnvFile
-from ..errors import InvalidInput, StepFailed
-from ..facts import ComposeModel, Container, not_dry, parse_compose_config, parse_recreated
+from ..errors import StepFailed
+from ..facts import ComposeModel, Container, not_dry, parse_recreated
 from ..layout import AppPaths
 from . import lock, webport
-from .app import AppFiles, WebSettings, exists
-from .base import Host, read_file, read_files
-from .containers import containers, redact_values
+from .app import AppFiles, WebSettings, exists, planned
+from .base import Host, read_file
+from .containers import compose_model, containers, redact_values
 from .images import NO_PULL
 from .push import image_ids
 from .rotate import LEFTOVER_STATES, App
@@ -73,25 +72,13 @@ def deploy(
     host: Host, paths: AppPaths, files: AppFiles, brings: Brings = Brings(), *, title: str
 ) -> Preview:
     """The preview of a rotate with `files` (a deploy's or a rollback's; none: rotate)."""
-    live = read_files(
-        host, [paths.env_file, paths.compose_file, paths.override_file, paths.nginx_conf]
-    )
-    if live[paths.compose_file] is None:
-        raise StepFailed(f"app {paths.app!r} does not exist on {host.name} (leo create?)")
-    # The env file first, as a rotate does: leo's parser names a bad line without its value.
-    settings = AppSettings.from_env(EnvFile.parse(live[paths.env_file] or "").values())
-    compose_text = files.compose if files.compose is not None else live[paths.compose_file]
-    assert compose_text is not None
     given = files.images
     if brings.built:
         given = {**(given or {}), **{s: NOT_BUILT for s in brings.built}}
-    plan = override.plan(
-        compose_text,
-        settings.web_service,
-        given=given,
-        live_override=live[paths.override_file],
-        new_file=files.compose is not None,
-    )
+    run = planned(host, paths, files, given=given, also=(paths.nginx_conf,))
+    live, settings, compose_text, plan = run.live, run.settings, run.compose_text, run.plan
+    if live[paths.compose_file] is None:
+        raise StepFailed(f"app {paths.app!r} does not exist on {host.name} (leo create?)")
     out = Preview()
     out.same(title)
     _held(host, paths, out)
@@ -99,13 +86,10 @@ def deploy(
     _file_diff(out, paths.override_file.rsplit("/", 1)[-1], live[paths.override_file], plan.text)
     if files.nginx_site is not None:
         _file_diff(out, "nginx.conf", live[paths.nginx_conf], files.nginx_site)
-    if files.compose is not None:
-        for warning in composefile.check(compose_text, web=settings.web_service).warnings:
-            out.same(f"note: {warning}")
-    for note in plan.notes:
+    for note in [*run.warnings, *plan.notes]:
         out.same(f"note: {note}")
 
-    model = _resolve(host, paths, compose_text, plan.text)
+    model = compose_model(host, Project.live(paths), texts=(compose_text, plan.text))
     rotatable.check(model, settings.web_service, settings.rotate_services)
     found = containers(host, paths.app)
     on_host = _image_ids(host, model, brings)
@@ -145,19 +129,6 @@ def _file_diff(out: Preview, name: str, old: str | None, new: str) -> None:
         old.splitlines(), new.splitlines(), "on the host", "after the deploy", lineterm=""
     )
     out.lines += [f"    {line}" for line in diff]
-
-
-def _resolve(host: Host, paths: AppPaths, compose_text: str, override_text: str) -> ComposeModel:
-    argv, stdin = compose.with_files_from_stdin(
-        paths, compose_text, override_text, "config", "--format", "json"
-    )
-    result = host.remote.run(argv, stdin=stdin, check=False)
-    if not result.ok:
-        raise InvalidInput(
-            f"docker compose on {host.name} cannot use the compose file: "
-            f"{redact_values(result.stderr.strip())}"
-        )
-    return parse_compose_config(result.stdout)
 
 
 def _recreated(
