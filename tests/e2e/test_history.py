@@ -14,8 +14,9 @@ import socket
 import jsonschema
 
 from leo_tasks import jsonout
+from leo_tasks.envfile import EnvFile
 
-from .hostkit import HISTORY, compose_text, deploy, write_compose
+from .hostkit import APPS, HISTORY, compose_text, deploy, write_compose
 from .test_env import NASTY
 
 HOST = "[leo-deploy@testhost]"
@@ -92,6 +93,20 @@ def test_history_of_an_app(leo, app, tmp_path):
     shown = history(leo, app, "--limit", "3").stdout
     assert "note: skipped a line of" in shown and '"task":"dep' in shown
     assert "env.del --name DB" in shown.splitlines()[0]
+
+    # A record that cannot be written (here: a directory where the log file should
+    # be) is said on stderr; the run itself succeeds and its change is made.
+    log_file = HISTORY / f"{app}.jsonl"
+    aside = log_file.with_suffix(".aside")
+    log_file.rename(aside)
+    log_file.mkdir()
+    try:
+        done = leo("env.set", "--app", app, "--host", "testhost", "--name", "AFTER", "--value", "1")
+    finally:
+        log_file.rmdir()
+        aside.rename(log_file)
+    assert done.returncode == 0 and "could not record this run" in done.stderr
+    assert EnvFile.parse((APPS / app / "env").read_text()).values()["AFTER"] == "1"
 
     # destroy is recorded, and its record outlives the app.
     leo("destroy", "--app", app, "--host", "testhost", "--yes")
