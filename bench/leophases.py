@@ -32,55 +32,14 @@ import re
 import sys
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
+
+# The phases and how a step maps to one are leo's own (it prints the same summary).
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from leo_tasks.timings import PHASES, classify
 
 STEP_LINE = re.compile(r"^\[(?P<host>[^\]]+)\] (?P<text>.+) \((?P<secs>\d+(?:\.\d+)?)s\)$")
 COMMAND_MARK = "] $ "
-
-# Display order; `total` is the wall time of the leo process.
-PHASES = (
-    "build here",
-    "connect",
-    "push images",
-    "upload",
-    "read app",
-    "pull images",
-    "start new",
-    "wait until ready",
-    "switch upstream",
-    "drain",
-    "retire",
-    "record release",
-    "other steps",
-    "untimed",
-)
-
-
-def classify(step: str) -> str:
-    """The phase a step (the text before `: outcome`) belongs to."""
-    if step.startswith("tagged leo-"):  # `[build <service>] tagged <image> (Ns)`
-        return "build here"
-    if step.startswith("push "):
-        return "push images"
-    if step.startswith("upload ") or step.startswith("write docker-compose.leo.yml"):
-        return "upload"
-    if step.startswith("read app"):
-        return "read app"
-    if step.startswith("pull"):
-        return "pull images"
-    if step.startswith("first deploy") or (step.startswith("start ") and " new " in f" {step} "):
-        return "start new"
-    if step.startswith("wait until ready"):
-        return "wait until ready"
-    if step.startswith("switch nginx upstream"):
-        return "switch upstream"
-    if step.startswith("drain"):
-        return "drain"
-    if step.startswith("retire"):
-        return "retire"
-    if step.startswith("record release"):
-        return "record release"
-    return "other steps"
-
 
 @dataclass
 class LeoLog:

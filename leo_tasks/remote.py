@@ -16,7 +16,6 @@ answering them, and lock holders expect a heartbeat (see `Holder`).
 from __future__ import annotations
 
 import contextlib
-import io
 import math
 import os
 import pwd
@@ -30,7 +29,6 @@ from dataclasses import dataclass
 from typing import IO, Protocol
 
 import paramiko
-from invoke.exceptions import CommandTimedOut
 
 from .errors import CommandFailed, ConnectionProblem, LeoError
 from .hosts import local_deploy_user
@@ -133,15 +131,94 @@ class Remote(Protocol):
 
 SUDO = ("sudo", "-n", "--")
 
-# Installs the uploaded temp file $1 as $3 with mode $2 (and owner:group $4 if
-# given), atomically: a rename inside the target directory. Paths arrive as
-# positional arguments, never inlined into the script.
-_INSTALL_SCRIPT = (
-    'set -e; new="$3.leo-new-$$"; '
-    'if [ -n "$4" ]; then install -m "$2" -o "$4" -g "$4" "$1" "$new"; '
-    'else install -m "$2" "$1" "$new"; fi; '
-    'rm -f "$1"; mv -f "$new" "$3"'
+# Writes stdin to $1 with mode $2 (and owner:group $3 if given), atomically: a
+# temp file beside it, created 0600 (umask) before any byte is written, then a
+# rename. Paths arrive as positional arguments, never inlined into the script.
+_PUT_SCRIPT = (
+    'set -e; umask 077; tmp="$1.leo-tmp-$$"; trap \'rm -f -- "$tmp"\' EXIT; '
+    'cat > "$tmp"; if [ -n "$3" ]; then chown -- "$3:$3" "$tmp"; fi; '
+    'chmod -- "$2" "$tmp"; mv -f -- "$tmp" "$1"; trap - EXIT'
 )
+
+# leo's command runner: one shell on the host that runs leo's commands one after
+# another on a single SSH channel. A command on an exec channel of its own costs
+# three round trips (open the channel, start the command, its exit status); through
+# the runner it costs one, and commands sent together (`run_all`) one in all.
+# Frames in: "<command bytes> <stdin bytes> <flags>\n", the command line (made by
+# shlex.join, the one quoting point), its stdin. Flags, for `stop_at_failure`: 1
+# starts a batch, 4 a failure of this command stops the batch, 2 skip this command
+# (answer "- 0 0") when the batch was stopped. Frames out:
+# "<exit> <stdout bytes> <stderr bytes>\n", stdout, stderr. `dd iflag=fullblock`
+# reads exactly N bytes, binary-safe; each command runs in a bash of its own, as
+# sshd would run it.
+RUNNER_SCRIPT = r"""
+d=$(mktemp -d "${TMPDIR:-/tmp}/leo-runner.XXXXXXXX") || exit 1
+trap 'rm -rf -- "$d"' EXIT
+take() {
+  if [ "$1" -gt 0 ]; then dd bs="$1" count=1 iflag=fullblock status=none > "$2" || return 1
+  else : > "$2"; fi
+  [ "$(stat -c %s -- "$2")" = "$1" ]
+}
+stopped=0
+while read -r clen ilen flags; do
+  take "$clen" "$d/cmd" && take "$ilen" "$d/in" || { echo "leo runner: short frame" >&2; exit 1; }
+  [ $((flags & 1)) = 0 ] || stopped=0
+  if [ $((flags & 2)) != 0 ] && [ "$stopped" = 1 ]; then printf -- '- 0 0\n'; continue; fi
+  bash "$d/cmd" < "$d/in" > "$d/out" 2> "$d/err"
+  rc=$?
+  [ $((flags & 4)) = 0 ] || [ "$rc" = 0 ] || stopped=1
+  printf '%s %s\n' "$rc" "$(stat -c %s -- "$d/out" "$d/err" | tr '\n' ' ')"
+  cat -- "$d/out" "$d/err"
+done
+"""
+
+RUNNER_COMMAND = shlex.join(["bash", "-c", RUNNER_SCRIPT])
+
+
+@dataclass(frozen=True)
+class Command:
+    """One remote command of a `run_all` batch: `Remote.run`'s arguments."""
+
+    argv: Sequence[str]
+    sudo: bool = False
+    check: bool = True
+    timeout: float | None = DEFAULT_TIMEOUT
+    stdin: str | None = None
+
+
+def put_argv(path: str, mode: int, owner: str | None = None) -> list[str]:
+    """The command that writes its stdin to `path` atomically (see _PUT_SCRIPT)."""
+    return ["sh", "-c", _PUT_SCRIPT, "sh", path, format(mode, "o"), owner or ""]
+
+
+def put_command(text: str, path: str, *, mode: int, sudo: bool = False) -> Command:
+    """`Remote.put` of a text, as a command of a `run_all` batch."""
+    return Command(put_argv(path, mode), sudo=sudo, stdin=text)
+
+
+def run_all(
+    remote: Remote, commands: Sequence[Command], *, stop_at_failure: bool = False
+) -> list[Result]:
+    """Run `commands` in order; the results of those that ran.
+
+    Over SSH they travel together: one round trip for all. Each runs whatever
+    the others did, unless `stop_at_failure`: then the commands after the first
+    checked one (`check=True`) that failed do not run, and the list ends with
+    that failure. A checked command that failed raises (CommandFailed) once every
+    result is in. For remotes that cannot batch (`--host local`, fakes), one by one.
+    """
+    batch = getattr(remote, "run_all", None)
+    if batch is not None:
+        return batch(commands, stop_at_failure=stop_at_failure)
+    results = []
+    for c in commands:
+        result = remote.run(c.argv, sudo=c.sudo, check=False, timeout=c.timeout, stdin=c.stdin)
+        results.append(result)
+        if stop_at_failure and c.check and not result.ok:
+            break
+    for result, c in zip(results, commands, strict=False):
+        _checked(remote.name, result, c.check, c.timeout)
+    return results
 
 
 def bounded(argv: Sequence[str], timeout: float | None) -> list[str]:
@@ -169,6 +246,15 @@ def _temp_name(path: str) -> str:
 def _lost(name: str, exc: BaseException, liveness: _KeepAlive | None = None) -> ConnectionProblem:
     why = liveness.why if liveness is not None and liveness.why else str(exc) or type(exc).__name__
     return ConnectionProblem(f"lost the SSH connection to {name}: {why}")
+
+
+def _flags(commands: Sequence[Command], stop_at_failure: bool) -> list[int]:
+    """Each command's runner flags (RUNNER_SCRIPT): with `stop_at_failure`, the batch
+    starts afresh, a checked command's failure stops it, and every command is skipped
+    once it is stopped."""
+    if not stop_at_failure:
+        return [0] * len(commands)
+    return [(1 if i == 0 else 0) | 2 | (4 if c.check else 0) for i, c in enumerate(commands)]
 
 
 class _KeepAlive:
@@ -215,12 +301,68 @@ class _KeepAlive:
         self._stop.set()
 
 
-class _WholeInput(io.StringIO):
-    """Invoke reads an `in_stream` that is not a terminal one character per 10 ms poll
-    (a 200-byte history record took 2 s): this one hands over all of it at once."""
+class _Runner:
+    """The client side of RUNNER_SCRIPT: one session channel, frames in order.
 
-    def read(self, size: int | None = -1) -> str:
-        return super().read()
+    Not thread-safe by itself: SSHRemote serialises its use. Any failure half-way
+    through an exchange (a timeout, Ctrl-C, a lost link) leaves the frames out of
+    step, so the runner is then closed for good and the next command starts a new
+    one; the command it was running still ends by its own `timeout`.
+    """
+
+    def __init__(self, channel: paramiko.Channel) -> None:
+        self.channel = channel
+        self._buffer = bytearray()
+
+    def send(self, command: str, stdin: bytes, flags: int = 0) -> None:
+        data = command.encode()
+        header = f"{len(data)} {len(stdin)} {flags}\n".encode()
+        self.channel.sendall(header + data + stdin)
+
+    def receive(self, timeout: float | None) -> tuple[int, str, str] | None:
+        """A command's (exit status, stdout, stderr), or None: it was skipped."""
+        self.channel.settimeout(timeout)
+        header = self._line()
+        if header == "- 0 0":
+            return None
+        fields = header.split()
+        if len(fields) != 3 or not all(f.isdigit() for f in fields):
+            raise EOFError(f"leo's command runner answered {header[:80]!r}")
+        exited, out_size, err_size = (int(f) for f in fields)
+        out = self._exactly(out_size).decode("utf-8", "replace")
+        err = self._exactly(err_size).decode("utf-8", "replace")
+        return exited, out, err
+
+    def _fill(self) -> None:
+        chunk = self.channel.recv(65536)
+        if not chunk:
+            raise EOFError("leo's command runner stopped")
+        self._buffer += chunk
+
+    def _line(self) -> str:
+        while b"\n" not in self._buffer:
+            self._fill()
+        line, _, rest = bytes(self._buffer).partition(b"\n")
+        self._buffer = bytearray(rest)
+        return line.decode("utf-8", "replace")
+
+    def _exactly(self, size: int) -> bytes:
+        while len(self._buffer) < size:
+            self._fill()
+        data = bytes(self._buffer[:size])
+        del self._buffer[:size]
+        return data
+
+    def why_stopped(self) -> str:
+        """The runner's own stderr, once it has stopped (a missing `dd`, a full /tmp)."""
+        with contextlib.suppress(Exception):
+            if self.channel.recv_stderr_ready():
+                return self.channel.recv_stderr(4096).decode("utf-8", "replace").strip()
+        return ""
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self.channel.close()
 
 
 class SSHRemote:
@@ -233,10 +375,23 @@ class SSHRemote:
         self.reporter = reporter
         self.name = name
         self.commands_run = 0
+        self.uploads = 0  # puts, which go through the runner too (no SFTP)
+        self.channels_opened = 0  # exec channels: the runner, lock holders, streams
+        # Round trips leo waited for: one per runner exchange (a batch of commands is
+        # one), two per channel opened (open, exec). Connecting is not counted here.
+        self.round_trips = 0
         self.is_root = connection.user == "root"
         self.liveness = liveness or Liveness()
         transport = connection.client.get_transport()
         self._keepalive = _KeepAlive(transport, self.liveness) if transport else None
+        self._runner: _Runner | None = None
+        self._runner_lock = threading.Lock()
+        # The runner's channel opens while the run takes its locks (each on a channel
+        # of its own): two round trips that nobody waits for.
+        self._opening: threading.Thread | None = threading.Thread(
+            target=self._open_runner, daemon=True, name="leo-runner-open"
+        )
+        self._opening.start()
         # Fabric reopens a closed connection before each operation. This run's lock
         # holders lived on the first one: a run that lost its link must stop, not
         # carry on without its locks. (Instance attribute: Fabric calls self.open().)
@@ -258,81 +413,124 @@ class SSHRemote:
             self._connected()
         return exited
 
-    def run(self, argv, *, sudo=False, check=True, timeout=DEFAULT_TIMEOUT, stdin=None) -> Result:
-        full = self._command(argv, sudo, timeout)
-        self.reporter.command(self.name, full)
-        self.commands_run += 1
-        self._connected()
+    def _open_channel(self, command: str) -> paramiko.Channel:
         try:
-            res = self.connection.run(
-                shlex.join(full),
-                hide=True,
-                warn=True,
-                # Secrets go through stdin, never argv; otherwise never wait for
-                # (or forward) local stdin, which is at EOF or absent in CI.
-                in_stream=_WholeInput(stdin) if stdin is not None else False,
-                # The host's `timeout` acts first; this only catches a host
-                # that stopped answering altogether.
-                timeout=None if timeout is None else timeout + 30,
-                encoding="utf-8",
-            )
-        except CommandTimedOut as exc:
-            raise LeoError(
-                f"{self.name} did not answer within {timeout:g}s: {shlex.join(full)}"
-            ) from exc
-        except (paramiko.SSHException, OSError, EOFError) as exc:
+            channel = self.connection.client.get_transport().open_session()
+            channel.exec_command(command)
+        except (paramiko.SSHException, OSError, EOFError, AttributeError) as exc:
             raise _lost(self.name, exc, self._keepalive) from exc
+        self.channels_opened += 1
+        self.round_trips += 2
+        return channel
+
+    def _exchange(
+        self, items: Sequence[tuple[list[str], bytes, float | None, int]]
+    ) -> list[tuple[int, str, str] | None]:
+        """Send every (command, stdin, timeout, flags) to the runner, then read every
+        answer (None: skipped, see RUNNER_SCRIPT)."""
+        self._connected()
+        with self._runner_lock:
+            if self._opening is not None:
+                self._opening.join()
+                self._opening = None
+            if self._runner is None or self._runner.channel.exit_status_ready():
+                self._drop_runner()
+                self._runner = _Runner(self._open_channel(RUNNER_COMMAND))
+            runner = self._runner
+            self.round_trips += 1
+            full, timeout = items[0][0], items[0][2]
+            try:
+                for full, stdin, _, flags in items:
+                    runner.send(shlex.join(full), stdin, flags)
+                answers = []
+                for full, _, timeout, _ in items:  # noqa: B007 (named in the timeout error)
+                    # The host's `timeout` acts first; this only catches a host
+                    # that stopped answering altogether.
+                    answers.append(runner.receive(None if timeout is None else timeout + 30))
+            except TimeoutError as exc:
+                self._drop_runner()
+                self._connected()
+                raise LeoError(
+                    f"{self.name} did not answer within {timeout:g}s: {shlex.join(full)}"
+                ) from exc
+            except (paramiko.SSHException, OSError, EOFError) as exc:
+                self._drop_runner()
+                self._connected()  # the link is gone: ConnectionProblem
+                if self._keepalive is not None and self._keepalive.why:
+                    raise _lost(self.name, exc, self._keepalive) from exc
+                why = runner.why_stopped() or str(exc)
+                raise LeoError(f"leo's command runner on {self.name} stopped: {why}") from exc
+            except BaseException:  # Ctrl-C half-way: the frames are out of step
+                self._drop_runner()
+                raise
         if self._keepalive is not None and self._keepalive.why:
             raise _lost(self.name, EOFError(), self._keepalive)
-        exited = self._exit_status(res.exited)
-        return _checked(self.name, Result(full, exited, res.stdout, res.stderr), check, timeout)
+        return answers
+
+    def _open_runner(self) -> None:
+        # A failure here shows again, as the error of the first command.
+        with contextlib.suppress(Exception):
+            self._runner = _Runner(self._open_channel(RUNNER_COMMAND))
+
+    def _drop_runner(self) -> None:
+        if self._runner is not None:
+            self._runner.close()
+            self._runner = None
+
+    def run(self, argv, *, sudo=False, check=True, timeout=DEFAULT_TIMEOUT, stdin=None) -> Result:
+        return self.run_all([Command(argv, sudo, check, timeout, stdin)])[0]
+
+    def run_all(
+        self, commands: Sequence[Command], *, stop_at_failure: bool = False
+    ) -> list[Result]:
+        """Every command in one round trip; see `run_all` (the function)."""
+        if not commands:
+            return []
+        fulls = [self._command(c.argv, c.sudo, c.timeout) for c in commands]
+        for full in fulls:
+            self.reporter.command(self.name, full)
+        self.commands_run += len(fulls)
+        answers = self._exchange(
+            [
+                # Secrets go through stdin, never argv.
+                (full, (c.stdin or "").encode("utf-8"), c.timeout, flags)
+                for full, c, flags in zip(
+                    fulls, commands, _flags(commands, stop_at_failure), strict=True
+                )
+            ]
+        )
+        results = [
+            Result(full, *answer)
+            for full, answer in zip(fulls, answers, strict=True)
+            if answer is not None
+        ]
+        for result, c in zip(results, commands, strict=False):
+            _checked(self.name, result, c.check, c.timeout)
+        return results
 
     def put(
         self, data: bytes, path: str, *, mode: int, sudo: bool = False, owner: str | None = None
     ) -> None:
-        """Write `data` to `path` atomically: upload beside it (or privately), then rename."""
+        """Write `data` to `path` atomically (a temp file beside it, then a rename), through
+        the runner: the bytes go on the command's stdin, in the same round trip."""
         self.reporter.command(self.name, ["put", f"{len(data)} bytes", oct(mode), path])
         self.commands_run += 1
-        self._connected()
-        tmp = ""
-        try:
-            sftp = self.connection.sftp()
-            # An SFTP operation that gets no answer fails instead of waiting forever.
-            sftp.get_channel().settimeout(DEFAULT_TIMEOUT)
-            private = bool(sudo or owner)
-            if private and not self.is_root:
-                # SFTP cannot sudo or chown: upload privately, install with the right owner.
-                tmp = f"{sftp.normalize('.')}/.leo-upload-{secrets.token_hex(4)}"
-            else:
-                tmp = _temp_name(path)
-            # Set the mode before any byte is written: an env file is never readable
-            # by others, not even for an instant.
-            with sftp.open(tmp, "wx") as fh:
-                fh.chmod(0o600 if private else mode)
-                fh.write(data)
-            if not private:
-                sftp.posix_rename(tmp, path)
-                return
-        except (paramiko.SSHException, EOFError, ConnectionError, TimeoutError) as exc:
-            raise _lost(self.name, exc, self._keepalive) from exc
-        except OSError as exc:
-            if tmp:
-                with contextlib.suppress(OSError, paramiko.SSHException):
-                    sftp.remove(tmp)
-            raise LeoError(f"could not write {path} on {self.name}: {exc}") from exc
-        try:
-            self.run(
-                ["sh", "-c", _INSTALL_SCRIPT, "sh", tmp, format(mode, "o"), path, owner or ""],
-                sudo=sudo,
-            )
-        except LeoError:
-            with contextlib.suppress(OSError, paramiko.SSHException, LeoError):
-                sftp.remove(tmp)
-            raise
+        self.uploads += 1
+        full = self._command(put_argv(path, mode, owner), sudo, DEFAULT_TIMEOUT)
+        answer = self._exchange([(full, data, DEFAULT_TIMEOUT, 0)])[0]
+        assert answer is not None  # only chained commands are skipped
+        exited, _, err = answer
+        if exited == TIMED_OUT:
+            raise LeoError(f"writing {path} on {self.name} timed out after {DEFAULT_TIMEOUT:g}s")
+        if exited != 0:
+            why = err.strip().splitlines()[-1] if err.strip() else f"exit status {exited}"
+            raise LeoError(f"could not write {path} on {self.name}: {why}")
 
     def interactive(self, argv: Sequence[str], *, pty: bool) -> int:
         self.reporter.command(self.name, argv)
         self.commands_run += 1
+        self.channels_opened += 1
+        self.round_trips += 2
         self._connected()
         try:
             res = self.connection.run(shlex.join(argv), pty=pty, warn=True, encoding="utf-8")
@@ -354,12 +552,8 @@ class SSHRemote:
         self.commands_run += 1
         self._connected()
         stall = max(STALL_TIMEOUT, self.liveness.silence + self.liveness.interval)
-        try:
-            channel = self.connection.client.get_transport().open_session()
-            channel.settimeout(stall)
-            channel.exec_command(shlex.join(full))
-        except (paramiko.SSHException, OSError, EOFError, AttributeError) as exc:
-            raise _lost(self.name, exc, self._keepalive) from exc
+        channel = self._open_channel(shlex.join(full))
+        channel.settimeout(stall)
         out, err = _Drain(channel.recv), _Drain(channel.recv_stderr)
         try:
             sent = 0
@@ -399,16 +593,15 @@ class SSHRemote:
         self.reporter.command(self.name, full)
         self.commands_run += 1
         self._connected()
-        try:
-            channel = self.connection.client.get_transport().open_session()
-            channel.exec_command(shlex.join(full))
-        except (paramiko.SSHException, OSError, EOFError, AttributeError) as exc:
-            raise _lost(self.name, exc, self._keepalive) from exc
+        channel = self._open_channel(shlex.join(full))
         return Holder(_ChannelProcess(channel, binary=binary), self.liveness)
 
     def close(self) -> None:
         if self._keepalive is not None:
             self._keepalive.stop()
+        if self._opening is not None:
+            self._opening.join(10)
+        self._drop_runner()
         self.connection.close()
 
 

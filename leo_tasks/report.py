@@ -18,6 +18,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TextIO
 
+from .timings import Timings
+
 
 @dataclass
 class StepLine:
@@ -33,9 +35,15 @@ OUTPUT_LOCK = threading.Lock()
 
 class Reporter:
     def __init__(
-        self, *, verbose: bool = False, stream: TextIO | None = None, live: bool | None = None
+        self,
+        *,
+        verbose: bool = False,
+        stream: TextIO | None = None,
+        live: bool | None = None,
+        timings: Timings | None = None,
     ) -> None:
         self.verbose = verbose
+        self.timings = timings  # collects step durations for the summary, when given
         self.stream = stream or sys.stderr
         # Whether in-place progress may be drawn: only on a terminal, never in a log.
         self.live = _is_terminal(self.stream) if live is None else live
@@ -78,9 +86,13 @@ class Reporter:
             yield line
         except BaseException:
             elapsed = time.monotonic() - started
+            if self.timings is not None:
+                self.timings.step(host, name, elapsed)
             self._print(f"[{host}] {name}: FAILED ({elapsed:.2f}s)")
             raise
         elapsed = time.monotonic() - started
+        if self.timings is not None:
+            self.timings.step(host, name, elapsed)
         self._print(f"[{host}] {name}: {line.outcome} ({elapsed:.2f}s)")
         for detail in line.details:
             self._print(f"[{host}]   {detail}")

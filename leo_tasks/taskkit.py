@@ -13,6 +13,7 @@ import hashlib
 import inspect
 import os
 import sys
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -56,6 +57,7 @@ from .steps.base import Host
 from .steps.preview import Preview
 from .steps.push import PushResult, human_bytes
 from .steps.rotate import AfterSwitch, RotateResult
+from .timings import Timings, cost
 
 T = TypeVar("T")
 
@@ -183,17 +185,23 @@ def connected(
     *,
     user: str | None = DEPLOY_USER,
     accept_new: bool = False,
+    timings: Timings | None = None,
 ) -> Iterator[Fleet]:
     """Connect to every host (in parallel) before anything is done on any: an
     unreachable host or a refused host key stops the run with nothing changed
-    (exit 3), naming the host."""
-    reporter = Reporter(verbose=verbose)
+    (exit 3), naming the host. With `timings`, each host's connect time and
+    steps are collected for its summary (see `print_timings`)."""
+    reporter = Reporter(verbose=verbose, timings=timings)
     lookup = ssh_config_for(getattr(c, "config", None)).base_ssh_config.lookup
     specs = unique_targets(hosts, user, lookup)
 
     def attempt(spec: HostSpec) -> Remote | LeoError:
+        started = time.monotonic()
         try:
-            return open_remote(c, spec, reporter, user=user, accept_new=accept_new)
+            remote = open_remote(c, spec, reporter, user=user, accept_new=accept_new)
+            if timings is not None:
+                timings.connected(remote.name, time.monotonic() - started)
+            return remote
         except LeoError as exc:
             return exc
         except Exception as exc:  # e.g. a known_hosts line paramiko cannot parse
@@ -296,14 +304,17 @@ def each_host_locked(
     first: Callable[[Fleet], None] | None = None,
     lock_name: str = "deploy",
     audit: Audit | None = None,
+    timed: bool = False,
 ) -> None:
     """`each_host` for tasks that change an app: every host's `lock_name` lock is
     taken first; with `rollback_on_failure`, the hosts this run moved go back to
     the release they had when any host fails (or on Ctrl-C). `first` runs once
     every lock is held, before any host deploys (deploy --push). With `audit`, each
-    host's run (and a rollback on failure) is recorded in the app's history."""
+    host's run (and a rollback on failure) is recorded in the app's history. `timed`:
+    each host that ran ends with a line of timings (phases, round trips)."""
     paths = run.paths
-    with connected(c, run.hosts, verbose) as fleet:
+    timings = Timings() if timed else None
+    with connected(c, run.hosts, verbose, timings=timings) as fleet:
         # `purpose` is what `leo lock` and a refused run say holds the lock.
         with fleet.locked(paths, lock_name, purpose=purpose or what, wait=run.lock_wait):
             before: dict[str, int | None] = {}
@@ -326,6 +337,10 @@ def each_host_locked(
                     )(h),
                     switched=lambda exc: isinstance(exc, AfterSwitch | UndoFailed),
                 )
+        if timings is not None:
+            for host, outcome in zip(fleet.hosts, outcomes, strict=True):
+                if outcome.ran:
+                    host.note(timings.summary(host.name, cost(host.remote)))
         conclude(fleet, outcomes, what)
 
 

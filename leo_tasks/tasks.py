@@ -255,6 +255,7 @@ def deploy(
         lambda h: deployed(rotate_step.rotate(h, paths, files=files)),
         what="deploy",
         purpose="rotate",
+        timed=True,
         rollback_on_failure=rollback_on_failure,
         first=push_first if push or built else None,
         audit=Audit(
@@ -337,6 +338,7 @@ def rotate(
         lambda h: deployed(rotate_step.rotate(h, run.paths)),
         what="rotate",
         rollback_on_failure=rollback_on_failure,
+        timed=True,
         audit=Audit("rotate", run.paths.app, {"rollback_on_failure": rollback_on_failure}),
     )
 
@@ -659,6 +661,7 @@ def rollback(
         lambda h: deployed(rollback_step.rollback(h, run.paths, to=target)),
         what="rollback",
         purpose="rotate",
+        timed=True,
         audit=Audit("rollback", run.paths.app, {"to": target}),
     )
 

@@ -8,6 +8,7 @@ from ..commands import compose, docker
 from ..commands.compose import Project
 from ..errors import CommandFailed, InvalidInput, StepFailed
 from ..facts import ComposeModel, Container, parse_compose_config, parse_inspect
+from ..remote import Command, Result
 from .base import Host
 
 
@@ -20,10 +21,21 @@ def containers(
     started them: they are left out unless `oneoffs`, so a rotate never
     counts, serves or retires them.
     """
-    # check=False: a container removed between `ps` and `inspect` is just absent
-    # (inspect then still prints the others). Nothing at all printed means docker
-    # itself failed: never take that for "no containers".
-    result = host.remote.run(docker.inspect_project(app, service), check=False)
+    command = listing(app, service)
+    return listed(host, host.remote.run(command.argv, check=command.check), oneoffs=oneoffs)
+
+
+def listing(app: str, service: str | None = None) -> Command:
+    """The command of `containers`, to send in a batch (`run_all`); `listed` reads it.
+
+    check=False: a container removed between `ps` and `inspect` is just absent
+    (inspect then still prints the others)."""
+    return Command(docker.inspect_project(app, service), check=False)
+
+
+def listed(host: Host, result: Result, *, oneoffs: bool = False) -> list[Container]:
+    """`containers`' answer from the result of its `listing` command."""
+    # Nothing at all printed means docker itself failed: never take that for "no containers".
     if not result.ok and not result.stdout.strip():
         raise CommandFailed(host.name, result.argv, result.exited, "", result.stderr)
     found = parse_inspect(result.stdout if result.stdout.strip() else "[]")

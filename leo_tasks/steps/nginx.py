@@ -21,8 +21,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from ..commands import fs, nginx
-from ..errors import LeoError, UndoFailed, annotated
+from ..errors import CommandFailed, LeoError, UndoFailed, annotated
 from ..layout import HOME
+from ..remote import Command, Result, run_all
 from . import lock
 from .base import Host, read_file
 
@@ -82,16 +83,25 @@ def test(host: Host, *, failing: str) -> None:
 NOT_SIGNALLED = (3, 4)
 
 
-def reload(host: Host) -> Reloaded:
-    """Reload and confirm nginx now runs the new configuration."""
+def test_and_reload(host: Host, *, failing: str) -> Reloaded:
+    """`nginx -t`, then (only if it passed) reload and confirm that nginx runs the new
+    configuration: one round trip for both."""
+    reload = Command(nginx.reload_confirmed(RELOAD_WAIT), check=False, timeout=RELOAD_WAIT + 30)
     try:
-        result = host.remote.run(
-            nginx.reload_confirmed(RELOAD_WAIT), check=False, timeout=RELOAD_WAIT + 30
+        _, result = run_all(
+            host.remote, [Command(nginx.test(), sudo=True), reload], stop_at_failure=True
         )
-    except LeoError as exc:
+    except CommandFailed as exc:  # nginx -t, checked: the reload did not run
+        raise NginxRejected(f"{failing}. nginx said: {_where(exc.stderr)}") from exc
+    except LeoError as exc:  # the link or the runner: the reload may have run
         raise NginxReloadFailed(
             f"nginx on {host.name} did not confirm the reload: {exc}", signalled=True
         ) from exc
+    return _reloaded(host, result)
+
+
+def _reloaded(host: Host, result: Result) -> Reloaded:
+    """What the confirmed reload said: applied (with the old workers), or why not."""
     if not result.ok:
         raise NginxReloadFailed(
             f"nginx on {host.name} did not apply the new configuration: "
@@ -175,8 +185,7 @@ def transaction(
             if txn.changed and not test_only:
                 if lease is not None:
                     lease.check()  # never reload on behalf of a run that lost the lock
-                test(host, failing=failing)
-                txn.reloaded = reload(host)
+                txn.reloaded = test_and_reload(host, failing=failing)
             elif txn.changed:
                 test(host, failing=failing)
         except LeoError as exc:
@@ -194,8 +203,7 @@ def _undone(host: Host, txn: Transaction, exc: LeoError, failing: str) -> LeoErr
     if not problems and isinstance(exc, NginxReloadFailed) and exc.signalled:
         # nginx may run the new files already: reload it onto the restored ones.
         try:
-            test(host, failing=f"{failing} (with the restored files)")
-            reload(host)
+            test_and_reload(host, failing=f"{failing} (with the restored files)")
         except LeoError as again:
             problems.append(
                 f"nginx could not be reloaded with the restored files "

@@ -23,10 +23,11 @@ from typing import Any
 
 from .. import composefile
 from ..commands import docker, fs
-from ..errors import CommandFailed, StepFailed
+from ..errors import StepFailed
 from ..facts import Container
 from ..imagetags import is_built_by_leo, is_release_tag, release_tag
 from ..layout import AppPaths
+from ..remote import Command, put_command, run_all
 from .base import Host, read_file
 from .lock import who
 
@@ -138,21 +139,13 @@ def record(
         history = history or read_history(host, paths)
         number = history.highest + 1
         services: dict[str, dict[str, Any]] = {}
-        untagged = []
         for container in running:
-            if container.service in services:
-                continue
-            tag: str | None = release_tag(paths.app, container.service, number)
-            try:
-                host.remote.run(docker.tag(container.image, tag))
-            except CommandFailed as exc:
-                untagged.append(f"{container.service} ({exc.stderr.strip() or exc.exited})")
-                tag = None
-            services[container.service] = {
-                "image": images.get(container.service, ""),
-                "image_id": container.image,
-                "tag": tag,
-            }
+            if container.service not in services:
+                services[container.service] = {
+                    "image": images.get(container.service, ""),
+                    "image_id": container.image,
+                    "tag": release_tag(paths.app, container.service, number),
+                }
         release = Release(
             number=number,
             time=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
@@ -166,10 +159,29 @@ def record(
             supplied=dict(supplied or {}),
         )
         base = f"{releases_dir(paths)}/{number}"
-        host.remote.run(fs.mkdir(releases_dir(paths), mode=0o700))
-        host.remote.put(compose_text.encode(), f"{base}.compose.yml", mode=0o600)
-        host.remote.put(json.dumps(asdict(release), indent=1).encode(), f"{base}.json", mode=0o600)
-        _prune(host, paths, history.releases, release)
+        tagging = [
+            Command(docker.tag(s["image_id"], s["tag"]), check=False) for s in services.values()
+        ]
+        # One round trip: the tags, the record written as if every tag worked (the
+        # usual case), then the releases that no longer need keeping.
+        results = run_all(
+            host.remote,
+            [
+                *tagging,
+                Command(fs.mkdir(releases_dir(paths), mode=0o700)),
+                put_command(compose_text, f"{base}.compose.yml", mode=0o600),
+                put_command(_record_text(release), f"{base}.json", mode=0o600),
+                *_prune(paths, history.releases, release),
+            ],
+            stop_at_failure=True,
+        )
+        untagged = []
+        for (service, info), result in zip(services.items(), results, strict=False):
+            if not result.ok:
+                untagged.append(f"{service} ({result.stderr.strip() or result.exited})")
+                info["tag"] = None
+        if untagged:  # a tag docker refused: the record must not name it
+            host.remote.put(_record_text(release).encode(), f"{base}.json", mode=0o600)
         line.outcome = f"release {number}" + (f" ({note})" if note else "")
         if untagged:
             line.details = [
@@ -203,22 +215,26 @@ def _in_use(releases: list[Release]) -> set[str]:
     return refs | {ref for r in releases for ref in r.supplied.values()}
 
 
-def _prune(host: Host, paths: AppPaths, previous: list[Release], current: Release) -> None:
+def _record_text(release: Release) -> str:
+    return json.dumps(asdict(release), indent=1)
+
+
+def _prune(paths: AppPaths, previous: list[Release], current: Release) -> list[Command]:
+    """The commands that remove the releases (records and image tags) beyond KEEP."""
     old = previous[: max(0, len(previous) + 1 - KEEP)]
     if not old:
-        return
+        return []
     kept = _in_use([*previous[len(old) :], current])
     tags = [s["tag"] for r in old for s in r.services.values() if s.get("tag")]
     tags += built_images(old, paths.app)
     # A rollback release runs an earlier release's tag; once no kept release does, it goes.
     tags += [ref for ref in _in_use(old) if is_release_tag(ref, paths.app)]
     tags = [ref for ref in dict.fromkeys(tags) if ref not in kept]
-    if tags:
-        host.remote.run(docker.remove_images(tags), check=False)
     files = [
         f"{releases_dir(paths)}/{r.number}.{ext}" for r in old for ext in ("json", "compose.yml")
     ]
-    host.remote.run(["rm", "-f", "--", *files])
+    untag = [Command(docker.remove_images(tags), check=False)] if tags else []
+    return [*untag, Command(["rm", "-f", "--", *files])]
 
 
 def compose_of(host: Host, paths: AppPaths, release: Release) -> str:

@@ -35,10 +35,11 @@ from ..envfile import EnvFile
 from ..errors import LeoError, StepFailed, UndoFailed, annotated
 from ..facts import ComposeModel, Container
 from ..layout import AppPaths
+from ..remote import Command, run_all
 from . import images, lock, releases, webport
 from .app import AppFiles, Staged, stage
 from .base import Host, read_file, read_files
-from .containers import compose_model, containers, describe
+from .containers import compose_model, containers, describe, listed, listing
 from .health import HealthPolicy, wait_ready, web_policy
 from .serving import Switch, await_ready, drain, restored_message, retire, switch_upstream
 
@@ -180,8 +181,7 @@ class _Run:
         # Read once under the deploy lock: the web port and the release record use it.
         self.history = releases.read_history(host, paths)
         app = webport.resolve(host, app, self.history.releases)
-        _remove_temp_files(host, paths, keep=self.candidates)
-        found = containers(host, paths.app)
+        found = _remove_temp_files(host, paths, keep=self.candidates)
         leftovers = [c for c in found if c.service in app.rotated and c.status in LEFTOVER_STATES]
         if leftovers:
             _remove(host, leftovers, f"remove leftovers {', '.join(c.name for c in leftovers)}")
@@ -393,13 +393,18 @@ class AfterSwitch(LeoError):
         self.release = release  # recorded before the failure, if it was
 
 
-def _remove_temp_files(host: Host, paths: AppPaths, *, keep: list[str]) -> None:
-    # A killed deploy's candidates, unless they are this run's.
+def _remove_temp_files(host: Host, paths: AppPaths, *, keep: list[str]) -> list[Container]:
+    """Remove what a killed deploy left (its candidates, unless they are this run's);
+    with it in the same round trip, the app's containers (returned)."""
     candidates = [paths.candidate_compose_file, paths.candidate_override_file]
     also = [c for c in candidates if c not in keep]
-    found = host.remote.run(fs.remove_temp_files(paths.dir, also=also), check=False).stdout.split()
-    if found:
-        host.note(f"removed {len(found)} temp files left by an interrupted run")
+    removed, found = run_all(
+        host.remote,
+        [Command(fs.remove_temp_files(paths.dir, also=also), check=False), listing(paths.app)],
+    )
+    if removed.stdout.split():
+        host.note(f"removed {len(removed.stdout.split())} temp files left by an interrupted run")
+    return listed(host, found)
 
 
 def _run_to_completion(host: Host, app: App, service: str) -> None:
@@ -420,18 +425,21 @@ def _start_beside(host: Host, app: App, service: str, old: list[Container]) -> l
     """Start the service's replica count of new containers next to `old`."""
     count = app.model.replicas(service)
     with host.step(f"start {count} new {service}") as line:
-        host.remote.run(
-            compose.up(
-                app.project,
-                [service],
-                no_deps=True,
-                no_recreate=True,
-                scale={service: len(old) + count},
-            ),
-            timeout=app.settings.command_timeout,
+        up = compose.up(
+            app.project,
+            [service],
+            no_deps=True,
+            no_recreate=True,
+            scale={service: len(old) + count},
+        )
+        # With the listing of what runs now, in one round trip (none when `up` failed).
+        _, after = run_all(
+            host.remote,
+            [Command(up, timeout=app.settings.command_timeout), listing(app.project.app, service)],
+            stop_at_failure=True,
         )
         old_ids = {c.id for c in old}
-        new = [c for c in containers(host, app.project.app, service) if c.id not in old_ids]
+        new = [c for c in listed(host, after) if c.id not in old_ids]
         line.outcome = ", ".join(c.name for c in new)
     if not new:
         raise StepFailed(f"docker compose started no new {service} container on {host.name}")

@@ -12,6 +12,7 @@ from ..commands import docker
 from ..errors import LeoError, StepFailed
 from ..facts import Container
 from ..layout import AppPaths
+from ..remote import Command, run_all
 from . import nginx
 from .base import Host
 from .containers import containers, describe
@@ -118,14 +119,20 @@ def retire(host: Host, old: list[Container], title: str) -> None:
     with host.step(title) as line:
         ids = [c.id for c in old]
         started = time.monotonic()
-        host.remote.run(docker.stop(ids), timeout=stop_timeout(old))
-        elapsed = time.monotonic() - started
-        codes = dict(
-            row.split(" ", 1)
-            for row in host.remote.run(docker.exit_codes(ids), check=False).stdout.splitlines()
-            if " " in row
+        # One round trip; nothing is removed when the stop failed (it raises).
+        _, exited, _ = run_all(
+            host.remote,
+            [
+                Command(docker.stop(ids), timeout=stop_timeout(old)),
+                Command(docker.exit_codes(ids), check=False),
+                Command(docker.remove(ids)),
+            ],
+            stop_at_failure=True,
         )
-        host.remote.run(docker.remove(ids))
+        # With the inspect and the removal: at most a second more than the stop itself,
+        # against a stop_grace_period of 10 s by default.
+        elapsed = time.monotonic() - started
+        codes = dict(row.split(" ", 1) for row in exited.stdout.splitlines() if " " in row)
         killed = [
             c
             for c in old

@@ -12,7 +12,15 @@ import time
 import pytest
 
 from leo_tasks.errors import CommandFailed, LeoError
-from leo_tasks.remote import Holder, Liveness, LocalRemote, _LocalProcess, bounded
+from leo_tasks.remote import (
+    Command,
+    Holder,
+    Liveness,
+    LocalRemote,
+    _LocalProcess,
+    bounded,
+    run_all,
+)
 from leo_tasks.report import Reporter
 from leo_tasks.steps.lock import flock_argv
 from leo_tasks.taskkit import liveness_of
@@ -139,3 +147,26 @@ def test_feed_a_missing_program_is_exit_127(tmp_path):
     with pytest.raises(CommandFailed) as failed:
         local_remote(tmp_path).feed(["leo-no-such-program"], [b"x"], timeout=None)
     assert failed.value.exited == 127
+
+
+def test_run_all_one_by_one_keeps_the_batch_semantics(tmp_path):
+    """`--host local` (and any remote without its own run_all): the same answers."""
+    local = local_remote(tmp_path)
+    results = run_all(
+        local,
+        [
+            Command(["sh", "-c", "exit 1"], check=False),
+            Command(["echo", "ran"]),
+            Command(["sh", "-c", "exit 2"], check=False),
+        ],
+        stop_at_failure=True,
+    )
+    assert [(r.exited, r.stdout) for r in results] == [(1, ""), (0, "ran\n"), (2, "")]
+    with pytest.raises(CommandFailed) as failed:
+        run_all(
+            local,
+            [Command(["false"]), Command(["touch", str(tmp_path / "no")])],
+            stop_at_failure=True,
+        )
+    assert failed.value.argv[-1] == "false"
+    assert not (tmp_path / "no").exists()  # stopped at the failure
