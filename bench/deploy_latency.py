@@ -90,7 +90,7 @@ class Target:
                 # The relay is the same host, so the same key, under the relay's address.
                 for line in self.known_hosts.splitlines():
                     name = address if port == 22 else f"[{address}]:{port}"
-                    if line.split(" ", 1)[0] == name:
+                    if name in line.split(" ", 1)[0].split(","):
                         known.append(f"[127.0.0.1]:{relay.port} {line.split(' ', 1)[1]}")
             else:
                 config.append(f"Host {alias}\n  HostName {address}\n  Port {port}\n")

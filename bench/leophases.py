@@ -41,6 +41,7 @@ from leo_tasks.timings import PHASES, classify
 STEP_LINE = re.compile(r"^\[(?P<host>[^\]]+)\] (?P<text>.+) \((?P<secs>\d+(?:\.\d+)?)s\)$")
 COMMAND_MARK = "] $ "
 
+
 @dataclass
 class LeoLog:
     steps: list[tuple[str, float]] = field(default_factory=list)  # (line text, seconds)

@@ -150,7 +150,8 @@ _PUT_SCRIPT = (
 # (answer "- 0 0") when the batch was stopped. Frames out:
 # "<exit> <stdout bytes> <stderr bytes>\n", stdout, stderr. `dd iflag=fullblock`
 # reads exactly N bytes, binary-safe; each command runs in a bash of its own, as
-# sshd would run it.
+# sshd would run it. The scratch files live in a 0700 directory of the deploy user's
+# (as its env files do), are emptied after each command and removed when leo goes.
 RUNNER_SCRIPT = r"""
 d=$(mktemp -d "${TMPDIR:-/tmp}/leo-runner.XXXXXXXX") || exit 1
 trap 'rm -rf -- "$d"' EXIT
@@ -169,6 +170,7 @@ while read -r clen ilen flags; do
   [ $((flags & 4)) = 0 ] || [ "$rc" = 0 ] || stopped=1
   printf '%s %s\n' "$rc" "$(stat -c %s -- "$d/out" "$d/err" | tr '\n' ' ')"
   cat -- "$d/out" "$d/err"
+  : > "$d/in"; : > "$d/out"; : > "$d/err"  # a secret on stdin (env.set) stays no longer
 done
 """
 

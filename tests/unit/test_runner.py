@@ -149,3 +149,18 @@ def test_the_runner_removes_its_scratch_directory_when_leo_goes(tmp_path):
     assert [p.name.startswith("leo-runner.") for p in tmp_path.iterdir()] == [True]
     channel.close()  # EOF, as when the SSH channel closes
     assert list(tmp_path.iterdir()) == []
+
+
+def test_nothing_of_a_command_stays_in_the_scratch_directory(tmp_path):
+    """env.set sends a secret on stdin: it is not left on disk after the command."""
+    channel = PipeChannel(tmp_path)
+    runner = _Runner(channel)
+    secret = "s3cr3t-value"
+    assert exchange(runner, [Command(["cat"], stdin=secret)]) == [(0, secret, "")]
+    # The files are emptied once the answer is sent: by the next answer, surely.
+    assert exchange(runner, [Command(["true"])]) == [(0, "", "")]
+    [scratch] = tmp_path.iterdir()
+    assert scratch.stat().st_mode & 0o777 == 0o700
+    for path in scratch.iterdir():
+        assert secret not in path.read_text(), path.name
+    channel.close()
