@@ -48,7 +48,7 @@ Expect some answers to take about 1 s in any window, deploy or not: the test
 image's busybox httpd listens with a backlog of 9, so some of nginx's connects
 to it are dropped and retried by TCP after 1 s (after 3 s more, which makes a
 rare timeout). Such a request in an old nginx worker is what the drain waits
-for with `close` clients: it is why drain often takes about 0.8 s here.
+for with `close` clients: it is why drain often takes 0.6-0.8 s here.
 
 Python's GIL: the stamping thread competes with the load threads, so a stamp
 can be a few milliseconds late; that is well inside one 100 ms bucket. The load
