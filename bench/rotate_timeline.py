@@ -22,6 +22,11 @@ reuses one connection per thread. Every request is recorded when it completes
 (or fails): time, latency, outcome, and which release answered (leo-test-web
 answers "leo-test-web v1\\nhost <container>", so the body names the version).
 Failed = connection error, no answer within --timeout (2 s), or status >= 500.
+With `keepalive`, a request sent on a connection that nginx has just closed
+counts as failed (wrk and browsers send it again): nginx's old workers close
+their idle keep-alive connections at a reload, so expect a few such failures
+right after it (0-4 in 4 runs here); leo's promise is about requests nginx
+accepts, and `close` clients show that.
 
 leo's stderr is read line by line as it arrives and each line is stamped
 with time.monotonic(); a step line `[host] step: outcome (0.34s)` then spans
@@ -31,10 +36,12 @@ How to read the picture (--out, default docs/rotate-under-load.png)
   top strip   leo's phases, from its own step lines: `prepare` is everything
               before the new container starts (Python start-up, SSH connect, lock,
               upload, compose config, pull check); `after` is what follows the last
-              step (history record, exit).
+              step (history record, exit). A gap between boxes is time no step
+              line covers (e.g. removing leftovers before the new container starts).
   bars        successful responses per 100 ms, stacked by the release that
               answered (old below, new on top): the colour change is the switch.
-  red         failed requests per 100 ms; the title says "0 failed" when none.
+  red         failed requests per 100 ms (by when the client saw the failure);
+              "0 failed of N" when none.
   dashed      the moments nginx started new worker processes (its reloads), seen
               from /proc; a rotate causes exactly one, more mean someone else
               reloaded nginx during the window (the text output says so).
