@@ -55,7 +55,7 @@ Expect some answers to take about 1 s in any window, deploy or not: the test
 image's busybox httpd listens with a backlog of 9, so some of nginx's connects
 to it are dropped and retried by TCP after 1 s (after 3 s more, which makes a
 rare timeout). Such a request in an old nginx worker is what the drain waits
-for: with `close` clients drain took 0.6-1.0 s in 8 of 10 runs here (the old
+for: with `close` clients drain took 0.6-1.0 s in 14 of 16 runs here (the old
 release's last answer was such a 1 s one), 0.05-0.07 s in the other 2.
 
 Python's GIL: the stamping thread competes with the load threads, so a stamp
