@@ -259,7 +259,7 @@ class Fleet:
         finally:
             for host in taken:
                 try:
-                    host.locks.pop(path).holder.release()
+                    host.locks.pop(path).holder.release(wait=False)
                 except Exception as exc:  # the others must still be released
                     self.reporter.note(host.name, f"could not release the {name} lock: {exc}")
 

@@ -16,6 +16,7 @@ answering them, and lock holders expect a heartbeat (see `Holder`).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import math
 import os
 import pwd
@@ -250,6 +251,20 @@ def _lost(name: str, exc: BaseException, liveness: _KeepAlive | None = None) -> 
     return ConnectionProblem(f"lost the SSH connection to {name}: {why}")
 
 
+def prefetch(remote: Remote, commands: Sequence[Command]) -> None:
+    """Run read-only `commands` now, together, for steps that will ask for them next.
+
+    A later `run` (or `run_all`) of exactly these commands gets the answer kept
+    here instead of a round trip of its own. Any other command, upload or stream
+    first drops every kept answer, so an answer is never older than it would
+    have been had the commands run one after the other. Remotes that do not
+    batch (`--host local`) just run each command when asked.
+    """
+    keep = getattr(remote, "prefetch", None)
+    if keep is not None and commands:
+        keep(commands)
+
+
 def _flags(commands: Sequence[Command], stop_at_failure: bool) -> list[int]:
     """Each command's runner flags (RUNNER_SCRIPT): with `stop_at_failure`, the batch
     starts afresh, a checked command's failure stops it, and every command is skipped
@@ -388,6 +403,7 @@ class SSHRemote:
         self._keepalive = _KeepAlive(transport, self.liveness) if transport else None
         self._runner: _Runner | None = None
         self._runner_lock = threading.Lock()
+        self._kept: dict[tuple[tuple[str, ...], str], Result] = {}  # see `prefetch`
         # The runner's channel opens while the run takes its locks (each on a channel
         # of its own): two round trips that nobody waits for.
         self._opening: threading.Thread | None = threading.Thread(
@@ -482,6 +498,22 @@ class SSHRemote:
     def run(self, argv, *, sudo=False, check=True, timeout=DEFAULT_TIMEOUT, stdin=None) -> Result:
         return self.run_all([Command(argv, sudo, check, timeout, stdin)])[0]
 
+    def prefetch(self, commands: Sequence[Command]) -> None:
+        """See `prefetch` (the function)."""
+        results = self.run_all([dataclasses.replace(c, check=False) for c in commands])
+        self._kept = {
+            (tuple(r.argv), c.stdin or ""): r for r, c in zip(results, commands, strict=True)
+        }
+
+    def _from_kept(self, fulls: list[list[str]], commands: Sequence[Command]) -> list[Result]:
+        """The kept answers of all `commands`, or none (and none kept any longer)."""
+        keys = [(tuple(f), c.stdin or "") for f, c in zip(fulls, commands, strict=True)]
+        kept, self._kept = self._kept, {}
+        if not all(k in kept for k in keys):
+            return []
+        self._kept = {k: r for k, r in kept.items() if k not in keys}
+        return [kept[k] for k in keys]
+
     def run_all(
         self, commands: Sequence[Command], *, stop_at_failure: bool = False
     ) -> list[Result]:
@@ -489,6 +521,12 @@ class SSHRemote:
         if not commands:
             return []
         fulls = [self._command(c.argv, c.sudo, c.timeout) for c in commands]
+        kept = self._from_kept(fulls, commands) if not stop_at_failure else []
+        if kept:
+            for result, c in zip(kept, commands, strict=True):
+                _checked(self.name, result, c.check, c.timeout)
+            return kept
+        self._kept = {}
         for full in fulls:
             self.reporter.command(self.name, full)
         self.commands_run += len(fulls)
@@ -518,6 +556,7 @@ class SSHRemote:
         self.reporter.command(self.name, ["put", f"{len(data)} bytes", oct(mode), path])
         self.commands_run += 1
         self.uploads += 1
+        self._kept = {}
         full = self._command(put_argv(path, mode, owner), sudo, DEFAULT_TIMEOUT)
         answer = self._exchange([(full, data, DEFAULT_TIMEOUT, 0)])[0]
         assert answer is not None  # only chained commands are skipped
@@ -529,6 +568,7 @@ class SSHRemote:
             raise LeoError(f"could not write {path} on {self.name}: {why}")
 
     def interactive(self, argv: Sequence[str], *, pty: bool) -> int:
+        self._kept = {}  # see `prefetch`
         self.reporter.command(self.name, argv)
         self.commands_run += 1
         self.channels_opened += 1
@@ -549,6 +589,7 @@ class SSHRemote:
         reads nothing for `stall` seconds ends the transfer, and the keepalives
         end a dead link (ConnectionProblem).
         """
+        self._kept = {}  # see `prefetch`
         full = self._command(argv, False, timeout)
         self.reporter.command(self.name, full)
         self.commands_run += 1
@@ -591,6 +632,7 @@ class SSHRemote:
         return _checked(self.name, result, check, timeout)
 
     def hold(self, argv: Sequence[str], *, sudo: bool = False, binary: bool = False) -> Holder:
+        self._kept = {}  # see `prefetch`
         full = [*SUDO, *argv] if sudo and not self.is_root else list(argv)
         self.reporter.command(self.name, full)
         self.commands_run += 1
@@ -645,7 +687,7 @@ class _Process(Protocol):
     def write(self, data: bytes) -> None: ...
     def exited(self) -> bool: ...
     def wait(self) -> tuple[int, str]: ...
-    def close_input(self) -> None: ...
+    def close_input(self, wait: bool = True) -> None: ...
 
 
 class Holder:
@@ -686,9 +728,12 @@ class Holder:
     def alive(self) -> bool:
         return not self.process.exited()
 
-    def release(self) -> None:
+    def release(self, *, wait: bool = True) -> None:
+        """EOF: the holder exits, the lock is free. `wait` for it to have exited (a
+        round trip); a lock holder need not: the next run to want the lock waits for
+        it (`flock --wait`), or starts after connecting anew, long after the EOF came."""
         self._stop.set()
-        self.process.close_input()  # EOF: the holder exits, the lock is free
+        self.process.close_input(wait)
 
 
 class _ChannelProcess:
@@ -706,10 +751,11 @@ class _ChannelProcess:
         status = self.channel.recv_exit_status()
         return status, self.channel.makefile_stderr("r").read().decode("utf-8", "replace")
 
-    def close_input(self) -> None:
+    def close_input(self, wait: bool = True) -> None:
         try:
             self.channel.shutdown_write()
-            self.channel.status_event.wait(10)
+            if wait:
+                self.channel.status_event.wait(10)
         except (OSError, paramiko.SSHException, EOFError):
             pass
         finally:
@@ -735,7 +781,8 @@ class _LocalProcess:
         err = self.proc.stderr.read()
         return self.proc.wait(), err.decode("utf-8", "replace") if self.binary else err
 
-    def close_input(self) -> None:
+    def close_input(self, wait: bool = True) -> None:
+        # A local process ends in an instant: always waited for.
         with self._write_lock, contextlib.suppress(OSError, ValueError):
             self.proc.stdin.close()
         try:

@@ -66,10 +66,14 @@ def probe_argv(address: str, path: str, *, port: int = WEB_PORT, max_time: float
     ]
 
 
-def wait_ready(host: Host, ids: list[str], policy: HealthPolicy) -> list[Container]:
+def wait_ready(
+    host: Host, ids: list[str], policy: HealthPolicy, *, known: list[Container] | None = None
+) -> list[Container]:
     """Poll until every container in `ids` is ready; raise Unhealthy otherwise.
 
     The deadline is hard: each poll's commands get only the time that is left.
+    `known`: these containers as they were just listed (after `compose up`): the
+    first poll looks at them instead of inspecting them again, a round trip less.
     """
     deadline = time.monotonic() + policy.timeout
     ready: dict[str, Container] = {}
@@ -78,8 +82,15 @@ def wait_ready(host: Host, ids: list[str], policy: HealthPolicy) -> list[Contain
     def left() -> float:
         return max(1.0, deadline - time.monotonic())
 
+    first = [c for c in known or [] if c.id in ids]
+    if len(first) != len(set(ids)):
+        first = []
     while True:
-        for container in inspect(host, [i for i in ids if i not in ready], timeout=left()):
+        if first:
+            looked, first = first, []
+        else:
+            looked = inspect(host, [i for i in ids if i not in ready], timeout=left())
+        for container in looked:
             verdict = _verdict(host, container, policy, left())
             if verdict is True:
                 ready[container.id] = container

@@ -13,22 +13,37 @@ from ..commands import compose, docker
 from ..commands.compose import Project
 from ..errors import LeoError
 from ..facts import ComposeModel, parse_image_origins
+from ..remote import Command
 from .base import Host
 
 NO_PULL = {"never", "build"}
 
 
-def pull(host: Host, project: Project, model: ComposeModel, settings: AppSettings) -> None:
+def _pullable(model: ComposeModel) -> dict[str, list[str]]:
+    """image -> the services that run it, for the images compose may pull."""
     by_image: dict[str, list[str]] = {}
     for name, spec in model.services.items():
         image = spec.get("image")
         if image and spec.get("pull_policy", "always") not in NO_PULL:
             by_image.setdefault(image, []).append(name)
+    return by_image
+
+
+def origins_command(model: ComposeModel) -> Command | None:
+    """The command `pull` starts with (where each image came from), to prefetch."""
+    by_image = _pullable(model)
+    return Command(docker.image_origins(list(by_image))) if by_image else None
+
+
+def pull(host: Host, project: Project, model: ComposeModel, settings: AppSettings) -> None:
+    by_image = _pullable(model)
     with host.step("pull images") as line:
         if not by_image:
             line.outcome = "nothing to pull"
             return
-        origins = parse_image_origins(host.remote.run(docker.image_origins(list(by_image))).stdout)
+        origins_of = origins_command(model)
+        assert origins_of is not None
+        origins = parse_image_origins(host.remote.run(origins_of.argv).stdout)
         wanted = sorted(
             s for image, names in by_image.items() if origins.get(image) != "local" for s in names
         )

@@ -135,7 +135,7 @@ def hold_path(
     try:
         yield lease
     finally:
-        lease.holder.release()
+        lease.holder.release(wait=False)
 
 
 def take(host: Host, paths: AppPaths, name: str, *, purpose: str, wait: float = 0.0) -> Lease:
@@ -174,7 +174,7 @@ def held(
     try:
         yield lease
     finally:
-        lease.holder.release()
+        lease.holder.release(wait=False)
 
 
 def is_held(host: Host, path: str) -> bool:

@@ -90,8 +90,9 @@ def parse_history(text: str) -> History:
     return History(sorted(found, key=lambda r: r.number), highest, problems)
 
 
-def read_history(host: Host, paths: AppPaths, *, sudo: bool = False) -> History:
-    result = host.remote.run(
+def history_command(paths: AppPaths, *, sudo: bool = False) -> Command:
+    """What `read_history` runs: every release record, each after a record separator."""
+    return Command(
         [
             "sh",
             "-c",
@@ -103,6 +104,11 @@ def read_history(host: Host, paths: AppPaths, *, sudo: bool = False) -> History:
         check=False,
         sudo=sudo,
     )
+
+
+def read_history(host: Host, paths: AppPaths, *, sudo: bool = False) -> History:
+    command = history_command(paths, sudo=sudo)
+    result = host.remote.run(command.argv, check=command.check, sudo=command.sudo)
     history = parse_history(result.stdout)
     for problem in history.unreadable:
         host.note(f"skipping an unreadable release record: {problem}")

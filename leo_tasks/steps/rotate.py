@@ -35,10 +35,10 @@ from ..envfile import EnvFile
 from ..errors import LeoError, StepFailed, UndoFailed, annotated
 from ..facts import ComposeModel, Container
 from ..layout import AppPaths
-from ..remote import Command, run_all
+from ..remote import Command, Result, prefetch, run_all
 from . import images, lock, releases, webport
 from .app import AppFiles, Staged, stage
-from .base import Host, read_file, read_files
+from .base import Host, read_files
 from .containers import compose_model, containers, describe, listed, listing
 from .health import HealthPolicy, wait_ready, web_policy
 from .serving import Switch, await_ready, drain, restored_message, retire, switch_upstream
@@ -177,6 +177,13 @@ class _Run:
         with host.step("read app") as line:
             app = load_app(host, paths, staged)
             line.outcome = f"services: {', '.join(sorted(app.model.services))}; web: {app.web}"
+        # The next three steps' reads, in one round trip (a pull drops what it made stale).
+        reads = [
+            images.origins_command(app.model),
+            releases.history_command(paths),
+            webport.exposed_command(app),
+        ]
+        prefetch(host.remote, [c for c in reads if c is not None])
         images.pull(host, app.project, app.model, app.settings)
         # Read once under the deploy lock: the web port and the release record use it.
         self.history = releases.read_history(host, paths)
@@ -265,7 +272,11 @@ class _Run:
         for service in app.rotated:
             old = [c for c in current if c.service == service]
             new[service] = _start_beside(host, app, service, old)
-        ready = await_ready(host, [c.id for c in new[app.web]], app.web_policy())
+        # The first poll starts from the web containers as listed after their `compose
+        # up` (a round trip less): what docker said of them after they started. Without
+        # a HEALTHCHECK, each must still answer HTTP now.
+        web = new[app.web]
+        ready = await_ready(host, [c.id for c in web], app.web_policy(), known=web)
         others = [c.id for s in app.rotated[1:] for c in new[s]]
         if others:
             await_ready(host, others, app.service_policy(), title="wait until services are ready")
@@ -320,9 +331,12 @@ class _Run:
             attempt(_update, host, app, converge)
         advice = f"fix the cause, then `leo rotate --app {paths.app}` finishes the job"
         installed = True
+        # What the release record needs, read with the install: one round trip.
+        reads = [listing(paths.app), Command(fs.read(paths.compose_file), check=False)]
+        read: list[Result] = []
         if self.candidates:
             try:
-                _install_candidates(host, paths, app.project)
+                read = _install_candidates(host, paths, app.project, then=reads)
                 self.candidates = []  # in place: nothing left to drop
             except LeoError as exc:
                 # The candidate stays; a release recorded now would name the old file.
@@ -331,8 +345,9 @@ class _Run:
                 advice = "no release was recorded: fix the cause, then run the same deploy again"
         if installed:
             try:
-                running = [c for c in containers(host, paths.app) if c.running]
-                compose_text = read_file(host, paths.compose_file) or ""
+                found, compose_file = read or run_all(host.remote, reads)
+                running = [c for c in listed(host, found) if c.running]
+                compose_text = compose_file.stdout if compose_file.ok else ""
                 refs = {name: spec.get("image", "") for name, spec in model.services.items()}
                 web = {"service": app.web, "port": app.web_port, "how": app.port_found}
                 recorded = releases.record(
@@ -454,9 +469,12 @@ def _update(host: Host, app: App, services: list[str]) -> None:
         )
 
 
-def _install_candidates(host: Host, paths: AppPaths, project: Project) -> None:
+def _install_candidates(
+    host: Host, paths: AppPaths, project: Project, *, then: list[Command]
+) -> list[Result]:
     """Move the run's candidate files into place (one command: both or, on a failure
-    half-way, the error says so and the next deploy writes both again)."""
+    half-way, the error says so and the next deploy writes both again); then, in the
+    same round trip, the commands `then` (their results; they do not run if it failed)."""
     moves = []
     names = []
     if project.file != paths.compose_file:
@@ -466,7 +484,8 @@ def _install_candidates(host: Host, paths: AppPaths, project: Project) -> None:
         moves.append((project.override, paths.override_file, paths.previous_override_file))
         names.append(paths.override_file.rsplit("/", 1)[-1])
     with host.step(f"install {' and '.join(names)}"):
-        host.remote.run(fs.install_candidates(moves))
+        install = Command(fs.install_candidates(moves))
+        return run_all(host.remote, [install, *then], stop_at_failure=True)[1:]
 
 
 def _remove(host: Host, items: list[Container], title: str) -> None:

@@ -24,10 +24,15 @@ DOCKER_STOP_GRACE = 10  # docker's default when a container sets no stop_grace_p
 
 
 def await_ready(
-    host: Host, ids: list[str], policy: HealthPolicy, *, title: str = "wait until ready"
+    host: Host,
+    ids: list[str],
+    policy: HealthPolicy,
+    *,
+    title: str = "wait until ready",
+    known: list[Container] | None = None,
 ) -> list[Container]:
     with host.step(title) as line:
-        ready = wait_ready(host, ids, policy)
+        ready = wait_ready(host, ids, policy, known=known)
         line.outcome = ", ".join(describe(c) for c in ready)
     return ready
 

@@ -21,6 +21,7 @@ from ..appsettings import WEB_PORT_SETTING
 from ..commands import docker
 from ..errors import InvalidInput
 from ..layout import WEB_PORT, WEB_SERVICE
+from ..remote import Command
 from . import releases
 from .base import Host
 
@@ -68,6 +69,14 @@ def kept_from_before(history: list[releases.Release]) -> bool:
     return not web or web.get("how") == KEPT
 
 
+def exposed_command(app: App) -> Command | None:
+    """The command `resolve` may run (the web image's EXPOSE), to prefetch."""
+    image = str((app.model.services.get(app.web) or {}).get("image") or "")
+    if app.settings.web_port is not None or not image:
+        return None
+    return Command(docker.exposed_ports(image), check=False)
+
+
 def resolve(host: Host, app: App, history: list[releases.Release] | None = None) -> App:
     """`app` with its web port: LEO_WEB_PORT, else found in the web image (on the host by
     now: after the pull). `history`: the app's releases, when the caller has read them."""
@@ -84,7 +93,9 @@ def resolve(host: Host, app: App, history: list[releases.Release] | None = None)
         elif not image:
             port, how = WEB_PORT, f"the default: service {app.web} names no image"
         else:
-            result = host.remote.run(docker.exposed_ports(image), check=False)
+            command = exposed_command(app)
+            assert command is not None
+            result = host.remote.run(command.argv, check=command.check)
             if not result.ok:  # compose up reports a missing image better than we can
                 port, how = WEB_PORT, f"the default: {image} is not on the host"
             else:

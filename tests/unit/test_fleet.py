@@ -318,7 +318,7 @@ def test_locks_already_taken_are_released_when_a_later_host_is_locked(monkeypatc
     class Holder:
         name: str
 
-        def release(self) -> None:
+        def release(self, *, wait: bool = True) -> None:
             released.append(self.name)
 
     @dataclass
