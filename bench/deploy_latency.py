@@ -229,6 +229,13 @@ def main() -> int:
         for relay in relays.values():
             relay.close()
 
+    # `leo rotate` straight to the host (no relay): the new container's time to be
+    # ready and the drain are the app's and nginx's; everything else is leo's.
+    # (One host: a fleet's phases would add up over its hosts.)
+    direct = target.home(work / "home-direct")
+    rotates = [leo(direct, project, "rotate", "--app", app, "--host", names, "-v")
+               for _ in range(args.rounds if not args.fleet else 0)]  # fmt: skip
+
     where = f"{args.fleet} fleet hosts in parallel" if args.fleet else "one host (the test host)"
     print(f"\nleo deploy over a slow link, {where}, {args.rounds} rounds per RTT")
     print(
@@ -252,6 +259,13 @@ def main() -> int:
     for rtt, runs in results.items():
         cells = [statistics.median(r.phases.get(ph, 0.0) for r in runs) for ph in shown]
         print(f"{rtt:>6} " + " ".join(f"{c:>12.2f}" for c in cells))
+    if not rotates:
+        return 0
+    print(f"\nleo rotate without a relay, {args.rounds} runs (seconds)")
+    print(f"{'wall':>6} {'ready':>6} {'drain':>6} {'leo':>6}  (leo = wall - ready - drain)")
+    for r in rotates:
+        ready, drained = r.phases.get("wait until ready", 0.0), r.phases.get("drain", 0.0)
+        print(f"{r.wall:>6.2f} {ready:>6.2f} {drained:>6.2f} {r.wall - ready - drained:>6.2f}")
     return 0
 
 

@@ -10,9 +10,11 @@ and, with `-v`, one line per remote operation before it runs:
     [leo-deploy@testhost] $ sudo -n -- nginx -s reload
     [leo-deploy@testhost] $ put '188 bytes' 0o644 /home/leo-deploy/apps/demo/upstream.conf
 
-Lines with `] $ ` are counted as SSH operations: `put` lines are SFTP uploads,
-all the others are commands run over SSH (one exec channel each). Without `-v`
-the counts are 0.
+Lines with `] $ ` are counted as remote operations: `put` lines are file uploads,
+all the others are commands. Both go through leo's runner on the host (one round
+trip each, or one for a batch; see leo_tasks/remote.py), except the lock holders'
+`flock` lines, each on an exec channel of its own. Without `-v` the counts are 0;
+leo's own `timings:` line counts round trips and channels.
 
 Phases (seconds): `connect` is from the start of the leo process to its first
 step (Python start-up, SSH connection and authentication; only known when the
@@ -48,7 +50,7 @@ class LeoLog:
     failed_steps: list[str] = field(default_factory=list)
     phases: dict[str, float] = field(default_factory=dict)
     commands: int = 0  # `] $ ` lines that are not `put`
-    uploads: int = 0  # `] $ put` lines (SFTP)
+    uploads: int = 0  # `] $ put` lines
     wall: float | None = None
 
     @property
@@ -101,7 +103,7 @@ def format_phases(log: LeoLog) -> str:
         parts.append(f"total {log.wall:.2f}")
     text = ", ".join(parts) + " (s)"
     if log.ssh_lines:
-        text += f"; {log.commands} SSH commands + {log.uploads} SFTP uploads"
+        text += f"; {log.commands} SSH commands + {log.uploads} uploads"
     return text
 
 
@@ -121,7 +123,7 @@ def main(argv: list[str]) -> int:
     if log.ssh_lines:
         print(
             f"  {log.ssh_lines} `] $ ` lines: {log.commands} commands over SSH"
-            f" + {log.uploads} SFTP uploads (put)"
+            f" + {log.uploads} file uploads (put)"
         )
     if log.failed_steps:
         print(f"  FAILED steps: {', '.join(log.failed_steps)}")

@@ -49,7 +49,7 @@ How to read the tables
              with more than the action explains: another process (a test suite, ...)
              reloaded nginx, and its errors are mixed into that row.
   leo phases seconds per phase from leo's own step lines (see bench/leophases.py);
-             `ssh` counts `-v` lines with `] $ `: commands run over SSH, and SFTP
+             `ssh` counts `-v` lines with `] $ `: commands run over SSH, and file
              uploads (the `put` lines) separately.
   A keep-alive client losing a few requests at a reload is nginx's doing (old
   workers close idle keep-alive connections), not leo's; leo's promise is about
@@ -585,7 +585,7 @@ def phase_stats(bench: Bench) -> tuple[list[str], int] | None:
     ups = sorted({p.uploads for p in runs})
     lines.append(
         f"  SSH per deploy:   {'/'.join(map(str, cmds))} commands"
-        f" + {'/'.join(map(str, ups))} SFTP uploads (`put`),"
+        f" + {'/'.join(map(str, ups))} file uploads (`put`),"
         " counted from `leo -v` lines with `] $ `"
     )
     return lines, len(runs)
