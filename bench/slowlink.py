@@ -79,6 +79,7 @@ class SlowLink:
         self.port: int = self.listener.getsockname()[1]
         self.connections = 0
         self._sockets: list[socket.socket] = []
+        self._directions: list[_Direction] = []
         threading.Thread(target=self._accept, daemon=True).start()
 
     def _accept(self) -> None:
@@ -98,11 +99,23 @@ class SlowLink:
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             self.connections += 1
             self._sockets += [client, upstream]
-            _Direction(client, upstream, self.rtt / 2)
-            _Direction(upstream, client, self.rtt / 2)
+            self._directions += [
+                _Direction(client, upstream, self.rtt / 2),
+                _Direction(upstream, client, self.rtt / 2),
+            ]
 
     def close(self) -> None:
+        """Deliver what is still on its way (a closing client's last bytes: the EOF
+        that frees a lock on the host), then close both sides of every connection."""
         self.listener.close()
+        deadline = time.monotonic() + self.rtt + 2
+        while time.monotonic() < deadline and any(d.queue for d in self._directions):
+            time.sleep(0.05)
+        time.sleep(self.rtt / 2)  # the last chunk taken off a queue is being written
         for sock in self._sockets:
+            # shutdown, not just close: it wakes a thread blocked on the socket and
+            # sends the FIN now (a close would wait for that thread).
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
             with contextlib.suppress(OSError):
                 sock.close()

@@ -318,6 +318,31 @@ class _KeepAlive:
         self._stop.set()
 
 
+class _Opening:
+    """A session channel being opened in the background, for the next exec.
+
+    Opening a channel is a round trip of its own before the command can even be
+    sent; with one opened ahead, a lock holder costs one round trip, not two.
+    """
+
+    def __init__(self, transport: paramiko.Transport) -> None:
+        self.channel: paramiko.Channel | None = None
+        self._thread = threading.Thread(
+            target=self._open, args=(transport,), daemon=True, name="leo-channel-open"
+        )
+        self._thread.start()
+
+    def _open(self, transport: paramiko.Transport) -> None:
+        # A failure shows again when the channel is opened the usual way.
+        with contextlib.suppress(Exception):
+            self.channel = transport.open_session()
+
+    def take(self, timeout: float | None = None) -> paramiko.Channel | None:
+        self._thread.join(timeout)
+        channel = self.channel
+        return channel if channel is not None and not channel.closed else None
+
+
 class _Runner:
     """The client side of RUNNER_SCRIPT: one session channel, frames in order.
 
@@ -410,6 +435,8 @@ class SSHRemote:
             target=self._open_runner, daemon=True, name="leo-runner-open"
         )
         self._opening.start()
+        self._spare_lock = threading.Lock()
+        self._spare: _Opening | None = _Opening(transport) if transport else None
         # Fabric reopens a closed connection before each operation. This run's lock
         # holders lived on the first one: a run that lost its link must stop, not
         # carry on without its locks. (Instance attribute: Fabric calls self.open().)
@@ -431,14 +458,25 @@ class SSHRemote:
             self._connected()
         return exited
 
-    def _open_channel(self, command: str) -> paramiko.Channel:
+    def _open_channel(self, command: str, *, spare: bool = True) -> paramiko.Channel:
+        """A session channel running `command`: the spare one opened ahead if there is
+        one (then another is opened for the next time), else a new one."""
+        transport = self.connection.client.get_transport()
+        ahead = None
+        if spare:
+            with self._spare_lock:
+                opening, self._spare = self._spare, None
+            ahead = opening.take() if opening is not None else None
         try:
-            channel = self.connection.client.get_transport().open_session()
+            channel = ahead or transport.open_session()
             channel.exec_command(command)
         except (paramiko.SSHException, OSError, EOFError, AttributeError) as exc:
             raise _lost(self.name, exc, self._keepalive) from exc
+        if spare and transport is not None:
+            with self._spare_lock:
+                self._spare = _Opening(transport)
         self.channels_opened += 1
-        self.round_trips += 2
+        self.round_trips += 1 if ahead else 2
         return channel
 
     def _exchange(
@@ -486,9 +524,11 @@ class SSHRemote:
         return answers
 
     def _open_runner(self) -> None:
+        # In the background, beside the run's first lock: not counted as waited for.
         # A failure here shows again, as the error of the first command.
         with contextlib.suppress(Exception):
-            self._runner = _Runner(self._open_channel(RUNNER_COMMAND))
+            self._runner = _Runner(self._open_channel(RUNNER_COMMAND, spare=False))
+            self.round_trips -= 2
 
     def _drop_runner(self) -> None:
         if self._runner is not None:
@@ -643,9 +683,14 @@ class SSHRemote:
     def close(self) -> None:
         if self._keepalive is not None:
             self._keepalive.stop()
-        if self._opening is not None:
-            self._opening.join(10)
+        # Channels still being opened in the background (over a dead link, until the
+        # keepalives give up) are not waited for: closing the connection ends them.
         self._drop_runner()
+        with self._spare_lock:
+            opening, self._spare = self._spare, None
+        channel = opening.take(0) if opening is not None else None
+        if channel is not None:
+            channel.close()
         self.connection.close()
 
 

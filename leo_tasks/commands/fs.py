@@ -21,6 +21,30 @@ def read(path: str) -> list[str]:
     return ["cat", "--", path]
 
 
+# Prints what $1 holds now (a first line `present` then its bytes, or `absent`),
+# then replaces it with stdin, unless that is the same: a temp file beside it,
+# created 0600, given mode $2 (and owner:group $3 if set), renamed into place.
+_SWAP = (
+    'set -e; umask 077; if [ -f "$1" ]; then echo present; cat -- "$1"; else echo absent; fi; '
+    'new="$1.leo-tmp-$$"; trap \'rm -f -- "$new"\' EXIT; cat > "$new"; '
+    'if [ -f "$1" ] && cmp -s -- "$new" "$1"; then exit 0; fi; '
+    'if [ -n "$3" ]; then chown -- "$3:$3" "$new"; fi; '
+    'chmod -- "$2" "$new"; mv -f -- "$new" "$1"; trap - EXIT'
+)
+
+
+def swap(path: str, *, mode: int, owner: str | None = None) -> list[str]:
+    """Read a file and write its new content (stdin) in one command: a round trip
+    less than reading, then writing. See `parse_swapped` for what it prints."""
+    return ["sh", "-c", _SWAP, "sh", path, format(mode, "o"), owner or ""]
+
+
+def parse_swapped(stdout: str) -> str | None:
+    """What the file held before `swap` (None: there was no file)."""
+    marker, _, before = stdout.partition("\n")
+    return before if marker == "present" else None
+
+
 def read_many(paths: Sequence[str]) -> list[str]:
     """Several files in one command (one round trip): a line `<path> <base64 of its
     bytes>` for each that exists (see facts.parse_files). base64, so that no byte of

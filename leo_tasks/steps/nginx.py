@@ -134,10 +134,26 @@ class Transaction:
 
     def write(self, change: FileChange) -> bool:
         """Write (or remove) a file unless it already has that content; returns changed."""
-        previous = read_file(self.host, change.path, sudo=change.sudo)
-        if previous == change.content:
-            return False
-        _write(self.host, change, change.content)
+        if change.content is None:
+            previous = read_file(self.host, change.path, sudo=change.sudo)
+            if previous is None:
+                return False
+            _write(self.host, change, None)
+        else:
+            # Read and written in one round trip (the host leaves a file with the
+            # same content alone).
+            result = self.host.remote.run(
+                fs.swap(change.path, mode=change.mode, owner="root" if change.sudo else None),
+                sudo=change.sudo,
+                stdin=change.content,
+                check=False,
+            )
+            if not result.ok:
+                why = result.stderr.strip().splitlines()[-1:] or [f"exit {result.exited}"]
+                raise LeoError(f"could not write {change.path} on {self.host.name}: {why[0]}")
+            previous = fs.parse_swapped(result.stdout)
+            if previous == change.content:
+                return False
         self.do_undo(f"restore {change.path}", lambda: _write(self.host, change, previous))
         return True
 

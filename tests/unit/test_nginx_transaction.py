@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
+from leo_tasks.commands import fs
 from leo_tasks.errors import LeoError, UndoFailed
 from leo_tasks.remote import Result
 from leo_tasks.report import Reporter
@@ -32,6 +33,10 @@ class FakeNginxHost:
 
     def run(self, argv, *, sudo=False, check=True, timeout=None, stdin=None) -> Result:
         argv = list(argv)
+        if argv[:3] == fs.swap("", mode=0)[:3]:  # read, then write stdin unless the same
+            path, before = argv[4], self.files.get(argv[4])
+            self.files[path] = stdin
+            return Result(argv, 0, "absent\n" if before is None else f"present\n{before}", "")
         if argv[:2] == ["cat", "--"]:
             path = argv[2]
             ok = path in self.files

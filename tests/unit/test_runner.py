@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from leo_tasks.commands import fs
 from leo_tasks.remote import RUNNER_SCRIPT, Command, _flags, _Runner, put_argv
 
 
@@ -164,3 +165,18 @@ def test_nothing_of_a_command_stays_in_the_scratch_directory(tmp_path):
     for path in scratch.iterdir():
         assert secret not in path.read_text(), path.name
     channel.close()
+
+
+def test_swap_reads_the_old_content_and_writes_the_new_in_one_command(runner, tmp_path):
+    target = tmp_path / "upstream.conf"
+    [(exited, out, _)] = exchange(runner, [Command(fs.swap(str(target), mode=0o644), stdin="a\n")])
+    assert exited == 0 and fs.parse_swapped(out) is None  # there was no file
+    assert target.read_text() == "a\n" and target.stat().st_mode & 0o777 == 0o644
+    inode = target.stat().st_ino
+    [(_, out, _)] = exchange(runner, [Command(fs.swap(str(target), mode=0o644), stdin="a\n")])
+    assert fs.parse_swapped(out) == "a\n"
+    assert target.stat().st_ino == inode  # the same content: the file was left alone
+    [(_, out, _)] = exchange(runner, [Command(fs.swap(str(target), mode=0o600), stdin="b")])
+    assert fs.parse_swapped(out) == "a\n"
+    assert target.read_text() == "b" and target.stat().st_mode & 0o777 == 0o600
+    assert [p.name for p in tmp_path.iterdir() if p.is_file()] == ["upstream.conf"]
