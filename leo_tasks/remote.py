@@ -318,8 +318,12 @@ class _KeepAlive:
         self._stop.set()
 
 
+# Session channels kept open ahead: a deploy takes two locks one after the other.
+SPARES = 2
+
+
 class _Opening:
-    """A session channel being opened in the background, for the next exec.
+    """A session channel being opened in the background, for a later exec.
 
     Opening a channel is a round trip of its own before the command can even be
     sent; with one opened ahead, a lock holder costs one round trip, not two.
@@ -436,7 +440,9 @@ class SSHRemote:
         )
         self._opening.start()
         self._spare_lock = threading.Lock()
-        self._spare: _Opening | None = _Opening(transport) if transport else None
+        self._spares: list[_Opening] = (
+            [_Opening(transport) for _ in range(SPARES)] if transport else []
+        )
         # Fabric reopens a closed connection before each operation. This run's lock
         # holders lived on the first one: a run that lost its link must stop, not
         # carry on without its locks. (Instance attribute: Fabric calls self.open().)
@@ -465,16 +471,15 @@ class SSHRemote:
         ahead = None
         if spare:
             with self._spare_lock:
-                opening, self._spare = self._spare, None
+                opening = self._spares.pop(0) if self._spares else None
+                if transport is not None:  # the oldest is taken, a new one opens
+                    self._spares.append(_Opening(transport))
             ahead = opening.take() if opening is not None else None
         try:
             channel = ahead or transport.open_session()
             channel.exec_command(command)
         except (paramiko.SSHException, OSError, EOFError, AttributeError) as exc:
             raise _lost(self.name, exc, self._keepalive) from exc
-        if spare and transport is not None:
-            with self._spare_lock:
-                self._spare = _Opening(transport)
         self.channels_opened += 1
         self.round_trips += 1 if ahead else 2
         return channel
@@ -687,10 +692,11 @@ class SSHRemote:
         # keepalives give up) are not waited for: closing the connection ends them.
         self._drop_runner()
         with self._spare_lock:
-            opening, self._spare = self._spare, None
-        channel = opening.take(0) if opening is not None else None
-        if channel is not None:
-            channel.close()
+            spares, self._spares = self._spares, []
+        for opening in spares:
+            channel = opening.take(0)
+            if channel is not None:
+                channel.close()
         self.connection.close()
 
 
