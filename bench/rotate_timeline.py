@@ -90,6 +90,7 @@ import leophases
 from rotate_under_load import (
     Leo,
     LeoRun,
+    ReloadWatcher,
     SetupFailed,
     fetch,
     find_leo,
@@ -227,46 +228,6 @@ class Load:
             conn.close()
 
 
-# ---- nginx reloads, seen from /proc ------------------------------------------------
-
-
-class ReloadTimes:
-    """The moments nginx's master started new worker processes (20 ms poll)."""
-
-    def __init__(self) -> None:
-        self.times: list[float] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, daemon=True)
-
-    @staticmethod
-    def _workers() -> set[int]:
-        try:
-            master = int(Path("/run/nginx.pid").read_text().strip())
-            kids = Path(f"/proc/{master}/task/{master}/children").read_text()
-            return {int(p) for p in kids.split()}
-        except (OSError, ValueError):
-            return set()
-
-    def _loop(self) -> None:
-        seen = self._workers()
-        while not self._stop.wait(0.02):
-            new = self._workers() - seen
-            if new:
-                now = time.monotonic()
-                # One reload starts all its workers within a few ms: one event.
-                if not self.times or now - self.times[-1] > 0.5:
-                    self.times.append(now)
-                seen |= new
-
-    def __enter__(self) -> ReloadTimes:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join(timeout=2)
-
-
 # ---- leo's phases, with times ----------------------------------------------------
 
 
@@ -392,7 +353,7 @@ def measure(args: argparse.Namespace, leo: Leo, old: str, files: dict[str, Path]
         f"({args.threads} threads, {args.client})"
     )
     loadavg = os.getloadavg()[0]
-    with ReloadTimes() as reloads:
+    with ReloadWatcher(poll=0.02) as reloads:
         t0 = time.monotonic()
         load.start()
         try:

@@ -310,33 +310,39 @@ class App:
 # ---- nginx reloads seen during a window -----------------------------------------
 
 
-class ReloadWatcher:
-    """Counts nginx reloads by watching the master's worker processes appear (50 ms poll)."""
+def nginx_workers() -> set[int]:
+    """The host nginx's worker PIDs (children of the master in /run/nginx.pid)."""
+    try:
+        master = int(Path("/run/nginx.pid").read_text().strip())
+        kids = Path(f"/proc/{master}/task/{master}/children").read_text()
+        return {int(p) for p in kids.split()}
+    except (OSError, ValueError):
+        return set()
 
-    def __init__(self) -> None:
-        self.reloads = 0
+
+class ReloadWatcher:
+    """nginx reloads, seen as the master's new worker processes appearing: how many,
+    and when (`poll` seconds apart; bench/rotate_timeline.py polls every 20 ms)."""
+
+    def __init__(self, poll: float = 0.05) -> None:
+        self.poll = poll
+        self.times: list[float] = []  # time.monotonic() of each reload
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, daemon=True)
 
-    @staticmethod
-    def _workers() -> set[int]:
-        try:
-            master = int(Path("/run/nginx.pid").read_text().strip())
-            kids = Path(f"/proc/{master}/task/{master}/children").read_text()
-            return {int(p) for p in kids.split()}
-        except (OSError, ValueError):
-            return set()
+    @property
+    def reloads(self) -> int:
+        return len(self.times)
 
     def _loop(self) -> None:
-        seen = self._workers()
+        seen = nginx_workers()
         last_event = 0.0
-        while not self._stop.wait(0.05):
-            now_workers = self._workers()
-            new = now_workers - seen
+        while not self._stop.wait(self.poll):
+            new = nginx_workers() - seen
             if new:
                 now = time.monotonic()
                 if now - last_event > 0.5:  # one reload starts all its workers at once
-                    self.reloads += 1
+                    self.times.append(now)
                 last_event = now
                 seen |= new
 
