@@ -43,6 +43,14 @@ class StepFailed(LeoError):
     """A step found a state it cannot proceed from (e.g. an app that does not exist)."""
 
 
+class TimedOut(LeoError):
+    """A command on a host hit its `timeout` (exit 124): it was stopped, not refused."""
+
+    def __init__(self, argv: Sequence[str], message: str) -> None:
+        super().__init__(message)
+        self.argv = list(argv)
+
+
 class CommandFailed(LeoError):
     """A command on a host exited non-zero; carries everything needed to debug it."""
 

@@ -31,7 +31,7 @@ from typing import IO, Protocol
 
 import paramiko
 
-from .errors import CommandFailed, ConnectionProblem, LeoError
+from .errors import CommandFailed, ConnectionProblem, LeoError, TimedOut
 from .hosts import local_deploy_user
 from .report import Reporter
 
@@ -133,11 +133,12 @@ class Remote(Protocol):
 SUDO = ("sudo", "-n", "--")
 
 # Writes stdin to $1 with mode $2 (and owner:group $3 if given), atomically: a
-# temp file beside it, created 0600 (umask) before any byte is written, then a
-# rename. Paths arrive as positional arguments, never inlined into the script.
+# temp file beside it, created 0600 before any byte is written by `mktemp` (O_EXCL,
+# an unguessable name: a symlink planted in the directory cannot be followed), then
+# a rename. Paths arrive as positional arguments, never inlined into the script.
 _PUT_SCRIPT = (
-    'set -e; umask 077; tmp="$1.leo-tmp-$$"; trap \'rm -f -- "$tmp"\' EXIT; '
-    'cat > "$tmp"; if [ -n "$3" ]; then chown -- "$3:$3" "$tmp"; fi; '
+    'set -e; umask 077; tmp=$(mktemp -- "$1.leo-tmp-XXXXXXXX"); trap \'rm -f -- "$tmp"\' EXIT; '
+    'cat > "$tmp"; if [ -n "$3" ]; then chown -h -- "$3:$3" "$tmp"; fi; '
     'chmod -- "$2" "$tmp"; mv -f -- "$tmp" "$1"; trap - EXIT'
 )
 
@@ -152,9 +153,14 @@ _PUT_SCRIPT = (
 # "<exit> <stdout bytes> <stderr bytes>\n", stdout, stderr. `dd iflag=fullblock`
 # reads exactly N bytes, binary-safe; each command runs in a bash of its own, as
 # sshd would run it. The scratch files live in a 0700 directory of the deploy user's
-# (as its env files do), are emptied after each command and removed when leo goes.
+# in /dev/shm (memory: a full disk does not stop leo, and no secret reaches a disk),
+# else in /tmp; they are emptied or removed after each command and the directory
+# when leo goes. Outputs are small: `leo logs` streams on a channel of its own.
 RUNNER_SCRIPT = r"""
-d=$(mktemp -d "${TMPDIR:-/tmp}/leo-runner.XXXXXXXX") || exit 1
+for t in /dev/shm "${TMPDIR:-/tmp}"; do
+  d=$(mktemp -d "$t/leo-runner.XXXXXXXX" 2>/dev/null) && break
+done
+[ -n "$d" ] || { echo "leo runner: no scratch directory in /dev/shm or /tmp" >&2; exit 1; }
 trap 'rm -rf -- "$d"' EXIT
 take() {
   if [ "$1" -gt 0 ]; then dd bs="$1" count=1 iflag=fullblock status=none > "$2" || return 1
@@ -162,16 +168,24 @@ take() {
   [ "$(stat -c %s -- "$2")" = "$1" ]
 }
 stopped=0
+n=0
 while read -r clen ilen flags; do
   take "$clen" "$d/cmd" && take "$ilen" "$d/in" || { echo "leo runner: short frame" >&2; exit 1; }
   [ $((flags & 1)) = 0 ] || stopped=0
-  if [ $((flags & 2)) != 0 ] && [ "$stopped" = 1 ]; then printf -- '- 0 0\n'; continue; fi
-  bash "$d/cmd" < "$d/in" > "$d/out" 2> "$d/err"
+  if [ $((flags & 2)) != 0 ] && [ "$stopped" = 1 ]; then printf -- '- 0 0
+'; continue; fi
+  n=$((n + 1)); out="$d/out.$n"; err="$d/err.$n"
+  bash "$d/cmd" < "$d/in" > "$out" 2> "$err"
   rc=$?
+  : > "$d/in"  # a secret on stdin (env.set) stays no longer
   [ $((flags & 4)) = 0 ] || [ "$rc" = 0 ] || stopped=1
-  printf '%s %s\n' "$rc" "$(stat -c %s -- "$d/out" "$d/err" | tr '\n' ' ')"
-  cat -- "$d/out" "$d/err"
-  : > "$d/in"; : > "$d/out"; : > "$d/err"  # a secret on stdin (env.set) stays no longer
+  set -- $(stat -c %s -- "$out" "$err")
+  printf '%s %s %s
+' "$rc" "$1" "$2"
+  # Exactly the sizes announced, even if something the command left running still
+  # writes to its output (that goes on into files nobody reads: removed here).
+  head -c "$1" -- "$out"; head -c "$2" -- "$err"
+  rm -f -- "$out" "$err"
 done
 """
 
@@ -233,9 +247,10 @@ def bounded(argv: Sequence[str], timeout: float | None) -> list[str]:
 
 def _checked(host: str, result: Result, check: bool, timeout: float | None) -> Result:
     if timeout is not None and result.exited == TIMED_OUT:
-        raise LeoError(
+        raise TimedOut(
+            result.argv,
             f"command timed out after {timeout:g}s on {host}: {shlex.join(result.argv)}"
-            + (f"\n  {result.stderr.strip()[-500:]}" if result.stderr.strip() else "")
+            + (f"\n  {result.stderr.strip()[-500:]}" if result.stderr.strip() else ""),
         )
     if check and not result.ok:
         raise CommandFailed(host, result.argv, result.exited, result.stdout, result.stderr)
@@ -501,6 +516,9 @@ class SSHRemote:
             self.round_trips += 1
             full, timeout = items[0][0], items[0][2]
             try:
+                # Never blocked for good while sending either (a host that stopped
+                # reading): the first command's limit applies.
+                runner.channel.settimeout(None if timeout is None else timeout + 30)
                 for full, stdin, _, flags in items:
                     runner.send(shlex.join(full), stdin, flags)
                 answers = []

@@ -26,7 +26,9 @@ DUMP_TIMEOUT = 600.0
 def read(host: Host, paths: AppPaths, query: logs_cmd.LogQuery) -> HostLogs:
     """Every matching container's lines so far (as the host's docker keeps them)."""
     argv = logs_cmd.dump(paths.compose_file, paths.app, query)
-    result = host.remote.run(argv, check=False, timeout=DUMP_TIMEOUT)
+    # On a channel of its own, streamed: a big log never sits in a file on the host
+    # (leo's command runner keeps each command's output in memory there until sent).
+    result = host.remote.feed(argv, [], check=False, timeout=DUMP_TIMEOUT)
     if result.exited == logs_cmd.NO_APP:
         raise _no_app(host, paths)
     if not result.ok:

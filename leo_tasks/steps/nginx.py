@@ -21,7 +21,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from ..commands import fs, nginx
-from ..errors import CommandFailed, LeoError, UndoFailed, annotated
+from ..errors import CommandFailed, ConnectionProblem, LeoError, TimedOut, UndoFailed, annotated
 from ..layout import HOME
 from ..remote import Command, Result, run_all
 from . import lock
@@ -87,13 +87,20 @@ def test_and_reload(host: Host, *, failing: str) -> Reloaded:
     """`nginx -t`, then (only if it passed) reload and confirm that nginx runs the new
     configuration: one round trip for both."""
     reload = Command(nginx.reload_confirmed(RELOAD_WAIT), check=False, timeout=RELOAD_WAIT + 30)
+    test = Command(nginx.test(), sudo=True)
     try:
-        _, result = run_all(
-            host.remote, [Command(nginx.test(), sudo=True), reload], stop_at_failure=True
-        )
+        _, result = run_all(host.remote, [test, reload], stop_at_failure=True)
     except CommandFailed as exc:  # nginx -t, checked: the reload did not run
         raise NginxRejected(f"{failing}. nginx said: {_where(exc.stderr)}") from exc
-    except LeoError as exc:  # the link or the runner: the reload may have run
+    except ConnectionProblem:
+        raise  # the link is gone: exit 3, whatever the reload did
+    except TimedOut as exc:
+        if exc.argv[-len(test.argv) :] == list(test.argv):  # the reload did not run
+            raise NginxRejected(f"{failing}: {exc}") from exc
+        raise NginxReloadFailed(
+            f"nginx on {host.name} did not confirm the reload: {exc}", signalled=True
+        ) from exc
+    except LeoError as exc:  # the runner: the reload may have run
         raise NginxReloadFailed(
             f"nginx on {host.name} did not confirm the reload: {exc}", signalled=True
         ) from exc

@@ -168,12 +168,18 @@ def record(
         tagging = [
             Command(docker.tag(s["image_id"], s["tag"]), check=False) for s in services.values()
         ]
-        # One round trip: the tags, the record written as if every tag worked (the
-        # usual case), then the releases that no longer need keeping.
-        results = run_all(
+        # Two round trips: the tags (the record names only those docker made), then
+        # the record and the pruning of the releases that no longer need keeping.
+        untagged = []
+        for (service, info), result in zip(
+            services.items(), run_all(host.remote, tagging), strict=True
+        ):
+            if not result.ok:
+                untagged.append(f"{service} ({result.stderr.strip() or result.exited})")
+                info["tag"] = None
+        run_all(
             host.remote,
             [
-                *tagging,
                 Command(fs.mkdir(releases_dir(paths), mode=0o700)),
                 put_command(compose_text, f"{base}.compose.yml", mode=0o600),
                 put_command(_record_text(release), f"{base}.json", mode=0o600),
@@ -181,13 +187,6 @@ def record(
             ],
             stop_at_failure=True,
         )
-        untagged = []
-        for (service, info), result in zip(services.items(), results, strict=False):
-            if not result.ok:
-                untagged.append(f"{service} ({result.stderr.strip() or result.exited})")
-                info["tag"] = None
-        if untagged:  # a tag docker refused: the record must not name it
-            host.remote.put(_record_text(release).encode(), f"{base}.json", mode=0o600)
         line.outcome = f"release {number}" + (f" ({note})" if note else "")
         if untagged:
             line.details = [

@@ -35,7 +35,7 @@ from ..envfile import EnvFile
 from ..errors import LeoError, StepFailed, UndoFailed, annotated
 from ..facts import ComposeModel, Container
 from ..layout import AppPaths
-from ..remote import Command, Result, prefetch, run_all
+from ..remote import Command, prefetch, run_all
 from . import images, lock, releases, webport
 from .app import AppFiles, Staged, stage
 from .base import Host, read_files
@@ -276,7 +276,8 @@ class _Run:
         # up` (a round trip less): what docker said of them after they started. Without
         # a HEALTHCHECK, each must still answer HTTP now.
         web = new[app.web]
-        ready = await_ready(host, [c.id for c in web], app.web_policy(), known=web)
+        fresh = web if len(app.rotated) == 1 else None  # else listed before the others' up
+        ready = await_ready(host, [c.id for c in web], app.web_policy(), known=fresh)
         others = [c.id for s in app.rotated[1:] for c in new[s]]
         if others:
             await_ready(host, others, app.service_policy(), title="wait until services are ready")
@@ -331,12 +332,9 @@ class _Run:
             attempt(_update, host, app, converge)
         advice = f"fix the cause, then `leo rotate --app {paths.app}` finishes the job"
         installed = True
-        # What the release record needs, read with the install: one round trip.
-        reads = [listing(paths.app), Command(fs.read(paths.compose_file), check=False)]
-        read: list[Result] = []
         if self.candidates:
             try:
-                read = _install_candidates(host, paths, app.project, then=reads)
+                _install_candidates(host, paths, app.project)
                 self.candidates = []  # in place: nothing left to drop
             except LeoError as exc:
                 # The candidate stays; a release recorded now would name the old file.
@@ -345,7 +343,12 @@ class _Run:
                 advice = "no release was recorded: fix the cause, then run the same deploy again"
         if installed:
             try:
-                found, compose_file = read or run_all(host.remote, reads)
+                # What the release record needs, in one round trip. (Not with the
+                # install: a read that failed would read as an install that failed.)
+                found, compose_file = run_all(
+                    host.remote,
+                    [listing(paths.app), Command(fs.read(paths.compose_file), check=False)],
+                )
                 running = [c for c in listed(host, found) if c.running]
                 compose_text = compose_file.stdout if compose_file.ok else ""
                 refs = {name: spec.get("image", "") for name, spec in model.services.items()}
@@ -469,12 +472,9 @@ def _update(host: Host, app: App, services: list[str]) -> None:
         )
 
 
-def _install_candidates(
-    host: Host, paths: AppPaths, project: Project, *, then: list[Command]
-) -> list[Result]:
+def _install_candidates(host: Host, paths: AppPaths, project: Project) -> None:
     """Move the run's candidate files into place (one command: both or, on a failure
-    half-way, the error says so and the next deploy writes both again); then, in the
-    same round trip, the commands `then` (their results; they do not run if it failed)."""
+    half-way, the error says so and the next deploy writes both again)."""
     moves = []
     names = []
     if project.file != paths.compose_file:
@@ -484,8 +484,7 @@ def _install_candidates(
         moves.append((project.override, paths.override_file, paths.previous_override_file))
         names.append(paths.override_file.rsplit("/", 1)[-1])
     with host.step(f"install {' and '.join(names)}"):
-        install = Command(fs.install_candidates(moves))
-        return run_all(host.remote, [install, *then], stop_at_failure=True)[1:]
+        host.remote.run(fs.install_candidates(moves))
 
 
 def _remove(host: Host, items: list[Container], title: str) -> None:

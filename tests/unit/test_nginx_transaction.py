@@ -119,3 +119,14 @@ class _nothing:
 
     def __exit__(self, *exc):
         return False
+
+
+def test_an_nginx_test_that_timed_out_puts_the_files_back_and_never_reloads():
+    """`nginx -t` stopped by its timeout (exit 124): the reload, sent in the same round
+    trip, did not run, so there is nothing to reload back."""
+    fake = FakeNginxHost(tests=[124])
+    with pytest.raises(LeoError, match="put back as it was") as failed:
+        change(fake)
+    assert "timed out" in str(failed.value)
+    assert fake.files[SITE] == "old"
+    assert fake.log == ["test ['new']"]

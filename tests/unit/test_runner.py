@@ -12,6 +12,7 @@ import hashlib
 import os
 import shlex
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -24,12 +25,14 @@ class PipeChannel:
     """A local bash running RUNNER_SCRIPT, looking like a paramiko Channel."""
 
     def __init__(self, tmp: Path) -> None:
+        # The runner keeps its scratch files in /dev/shm: here, in the test's directory.
+        assert RUNNER_SCRIPT.count("for t in /dev/shm ") == 1
+        script = RUNNER_SCRIPT.replace("for t in /dev/shm ", f"for t in {tmp} ")
         self.proc = subprocess.Popen(
-            ["bash", "-c", RUNNER_SCRIPT],
+            ["bash", "-c", script],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
-            env={**os.environ, "TMPDIR": str(tmp)},
         )
 
     def sendall(self, data: bytes) -> None:
@@ -87,6 +90,17 @@ def test_stdin_bytes_reach_the_command_whole(runner):
     [(exited, out, _)] = exchange(runner, [Command(["sha256sum"], stdin=text)])
     assert exited == 0
     assert out.split()[0] == hashlib.sha256(text.encode()).hexdigest()
+
+
+def test_output_a_command_leaves_running_cannot_put_the_answers_out_of_step(runner):
+    """A background child still writing to the command's stdout after it exited: the
+    answer carries exactly what was there at the end, and the next one is intact."""
+    script = "echo first; (sleep 0.2; echo late; sleep 0.2; echo later) & exit 0"
+    answers = exchange(runner, [Command(["sh", "-c", script]), Command(["echo", "next"])])
+    assert answers[0] == (0, "first\n", "")
+    assert answers[1] == (0, "next\n", "")
+    time.sleep(0.6)  # the late lines went to a file nobody reads any more
+    assert exchange(runner, [Command(["echo", "after"])]) == [(0, "after\n", "")]
 
 
 def test_large_output_and_commands_after_it_stay_in_step(runner):
@@ -162,8 +176,10 @@ def test_nothing_of_a_command_stays_in_the_scratch_directory(tmp_path):
     assert exchange(runner, [Command(["true"])]) == [(0, "", "")]
     [scratch] = tmp_path.iterdir()
     assert scratch.stat().st_mode & 0o777 == 0o700
-    for path in scratch.iterdir():
+    for path in scratch.iterdir():  # the command line, and its emptied stdin
         assert secret not in path.read_text(), path.name
+    names = {p.name for p in scratch.iterdir()}
+    assert not names & {"out.1", "err.1"}  # the first command's output files are gone
     channel.close()
 
 
