@@ -172,16 +172,14 @@ n=0
 while read -r clen ilen flags; do
   take "$clen" "$d/cmd" && take "$ilen" "$d/in" || { echo "leo runner: short frame" >&2; exit 1; }
   [ $((flags & 1)) = 0 ] || stopped=0
-  if [ $((flags & 2)) != 0 ] && [ "$stopped" = 1 ]; then printf -- '- 0 0
-'; continue; fi
+  if [ $((flags & 2)) != 0 ] && [ "$stopped" = 1 ]; then printf -- '- 0 0\n'; continue; fi
   n=$((n + 1)); out="$d/out.$n"; err="$d/err.$n"
   bash "$d/cmd" < "$d/in" > "$out" 2> "$err"
   rc=$?
   : > "$d/in"  # a secret on stdin (env.set) stays no longer
   [ $((flags & 4)) = 0 ] || [ "$rc" = 0 ] || stopped=1
   set -- $(stat -c %s -- "$out" "$err")
-  printf '%s %s %s
-' "$rc" "$1" "$2"
+  printf '%s %s %s\n' "$rc" "$1" "$2"
   # Exactly the sizes announced, even if something the command left running still
   # writes to its output (that goes on into files nobody reads: removed here).
   head -c "$1" -- "$out"; head -c "$2" -- "$err"
