@@ -31,6 +31,7 @@ from typing import IO, Protocol
 
 import paramiko
 
+from .commands import fs
 from .errors import CommandFailed, ConnectionProblem, LeoError, TimedOut
 from .hosts import local_deploy_user
 from .report import Reporter
@@ -132,16 +133,6 @@ class Remote(Protocol):
 
 SUDO = ("sudo", "-n", "--")
 
-# Writes stdin to $1 with mode $2 (and owner:group $3 if given), atomically: a
-# temp file beside it, created 0600 before any byte is written by `mktemp` (O_EXCL,
-# an unguessable name: a symlink planted in the directory cannot be followed), then
-# a rename. Paths arrive as positional arguments, never inlined into the script.
-_PUT_SCRIPT = (
-    'set -e; umask 077; tmp=$(mktemp -- "$1.leo-tmp-XXXXXXXX"); trap \'rm -f -- "$tmp"\' EXIT; '
-    'cat > "$tmp"; if [ -n "$3" ]; then chown -h -- "$3:$3" "$tmp"; fi; '
-    'chmod -- "$2" "$tmp"; mv -f -- "$tmp" "$1"; trap - EXIT'
-)
-
 # leo's command runner: one shell on the host that runs leo's commands one after
 # another on a single SSH channel. A command on an exec channel of its own costs
 # three round trips (open the channel, start the command, its exit status); through
@@ -201,14 +192,9 @@ class Command:
     stdin: str | None = None
 
 
-def put_argv(path: str, mode: int, owner: str | None = None) -> list[str]:
-    """The command that writes its stdin to `path` atomically (see _PUT_SCRIPT)."""
-    return ["sh", "-c", _PUT_SCRIPT, "sh", path, format(mode, "o"), owner or ""]
-
-
 def put_command(text: str, path: str, *, mode: int, sudo: bool = False) -> Command:
     """`Remote.put` of a text, as a command of a `run_all` batch."""
-    return Command(put_argv(path, mode), sudo=sudo, stdin=text)
+    return Command(fs.write(path, mode=mode), sudo=sudo, stdin=text)
 
 
 def run_all(
@@ -618,7 +604,7 @@ class SSHRemote:
         self.commands_run += 1
         self.uploads += 1
         self._kept = {}
-        full = self._command(put_argv(path, mode, owner), sudo, DEFAULT_TIMEOUT)
+        full = self._command(fs.write(path, mode=mode, owner=owner), sudo, DEFAULT_TIMEOUT)
         answer = self._exchange([(full, data, DEFAULT_TIMEOUT, 0)])[0]
         assert answer is not None  # only chained commands are skipped
         exited, _, err = answer

@@ -21,22 +21,33 @@ def read(path: str) -> list[str]:
     return ["cat", "--", path]
 
 
-# Prints what $1 holds now (a first line `present` then its bytes, or `absent`),
-# then replaces it with stdin, unless that is the same: a temp file beside it,
-# created 0600, given mode $2 (and owner:group $3 if set), renamed into place.
-_SWAP = (
-    'set -e; umask 077; if [ -f "$1" ]; then echo present; cat -- "$1"; else echo absent; fi; '
-    'new="$1.leo-tmp-$$"; trap \'rm -f -- "$new"\' EXIT; cat > "$new"; '
-    'if [ -f "$1" ] && cmp -s -- "$new" "$1"; then exit 0; fi; '
-    'if [ -n "$3" ]; then chown -- "$3:$3" "$new"; fi; '
-    'chmod -- "$2" "$new"; mv -f -- "$new" "$1"; trap - EXIT'
+# Writing stdin to $1 atomically, with mode $2 (and owner:group $3 if set): a temp
+# file beside it, created 0600 by `mktemp` before any byte is written (O_EXCL and an
+# unguessable name: a symlink planted in the directory is never followed), then
+# renamed into place. Paths arrive as positional arguments, never inlined.
+_STRICT = "set -e; umask 077; "
+_STAGE = 'tmp=$(mktemp -- "$1.leo-tmp-XXXXXXXX"); trap \'rm -f -- "$tmp"\' EXIT; cat > "$tmp"; '
+_INSTALL = (
+    'if [ -n "$3" ]; then chown -h -- "$3:$3" "$tmp"; fi; '
+    'chmod -- "$2" "$tmp"; mv -f -- "$tmp" "$1"; trap - EXIT'
 )
+# `swap` first prints what $1 holds (a line `present` then its bytes, or `absent`),
+# and leaves a file that already has the new content alone.
+_PRINT_OLD = 'if [ -f "$1" ]; then echo present; cat -- "$1"; else echo absent; fi; '
+_UNLESS_SAME = 'if [ -f "$1" ] && cmp -s -- "$tmp" "$1"; then exit 0; fi; '
+
+
+def write(path: str, *, mode: int, owner: str | None = None) -> list[str]:
+    """Write the command's stdin to `path` atomically (leo's uploads, `Remote.put`)."""
+    script = _STRICT + _STAGE + _INSTALL
+    return ["sh", "-c", script, "sh", path, format(mode, "o"), owner or ""]
 
 
 def swap(path: str, *, mode: int, owner: str | None = None) -> list[str]:
     """Read a file and write its new content (stdin) in one command: a round trip
     less than reading, then writing. See `parse_swapped` for what it prints."""
-    return ["sh", "-c", _SWAP, "sh", path, format(mode, "o"), owner or ""]
+    script = _STRICT + _PRINT_OLD + _STAGE + _UNLESS_SAME + _INSTALL
+    return ["sh", "-c", script, "sh", path, format(mode, "o"), owner or ""]
 
 
 def parse_swapped(stdout: str) -> str | None:

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from leo_tasks.commands import fs
-from leo_tasks.remote import RUNNER_SCRIPT, Command, _flags, _Runner, put_argv
+from leo_tasks.remote import RUNNER_SCRIPT, Command, _flags, _Runner
 
 
 class PipeChannel:
@@ -143,7 +143,7 @@ def test_put_writes_atomically_with_its_mode(runner, tmp_path):
     target = tmp_path / "dir with space" / "env"
     target.parent.mkdir()
     data = "SECRET='a b'\nX=$(id)\n"
-    [(exited, _, err)] = exchange(runner, [Command(put_argv(str(target), 0o600), stdin=data)])
+    [(exited, _, err)] = exchange(runner, [Command(fs.write(str(target), mode=0o600), stdin=data)])
     assert (exited, err) == (0, "")
     assert target.read_text() == data
     assert target.stat().st_mode & 0o777 == 0o600
@@ -152,7 +152,7 @@ def test_put_writes_atomically_with_its_mode(runner, tmp_path):
 
 def test_a_failed_put_leaves_no_temp_file(runner, tmp_path):
     target = tmp_path / "missing-dir" / "file"
-    [(exited, _, err)] = exchange(runner, [Command(put_argv(str(target), 0o644), stdin="x")])
+    [(exited, _, err)] = exchange(runner, [Command(fs.write(str(target), mode=0o644), stdin="x")])
     assert exited != 0 and "missing-dir" in err
     assert not (tmp_path / "missing-dir").exists()
 
