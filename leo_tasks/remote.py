@@ -466,6 +466,7 @@ class SSHRemote:
     def _open_channel(self, command: str, *, spare: bool = True) -> paramiko.Channel:
         """A session channel running `command`: the spare one opened ahead if there is
         one (then another is opened for the next time), else a new one."""
+        self._kept = {}  # a stream or a lock holder: see `prefetch`
         transport = self.connection.client.get_transport()
         ahead = None
         if spare:
@@ -489,6 +490,7 @@ class SSHRemote:
         """Send every (command, stdin, timeout, flags) to the runner, then read every
         answer (None: skipped, see RUNNER_SCRIPT)."""
         self._connected()
+        self._kept = {}  # anything sent to the host may change what was read ahead
         with self._runner_lock:
             if self._opening is not None:
                 self._opening.join()
@@ -573,7 +575,6 @@ class SSHRemote:
             for result, c in zip(kept, commands, strict=True):
                 _checked(self.name, result, c.check, c.timeout)
             return kept
-        self._kept = {}
         for full in fulls:
             self.reporter.command(self.name, full)
         self.commands_run += len(fulls)
@@ -603,7 +604,6 @@ class SSHRemote:
         self.reporter.command(self.name, ["put", f"{len(data)} bytes", oct(mode), path])
         self.commands_run += 1
         self.uploads += 1
-        self._kept = {}
         full = self._command(fs.write(path, mode=mode, owner=owner), sudo, DEFAULT_TIMEOUT)
         answer = self._exchange([(full, data, DEFAULT_TIMEOUT, 0)])[0]
         assert answer is not None  # only chained commands are skipped
@@ -636,7 +636,6 @@ class SSHRemote:
         reads nothing for `stall` seconds ends the transfer, and the keepalives
         end a dead link (ConnectionProblem).
         """
-        self._kept = {}  # see `prefetch`
         full = self._command(argv, False, timeout)
         self.reporter.command(self.name, full)
         self.commands_run += 1
@@ -679,7 +678,6 @@ class SSHRemote:
         return _checked(self.name, result, check, timeout)
 
     def hold(self, argv: Sequence[str], *, sudo: bool = False, binary: bool = False) -> Holder:
-        self._kept = {}  # see `prefetch`
         full = [*SUDO, *argv] if sudo and not self.is_root else list(argv)
         self.reporter.command(self.name, full)
         self.commands_run += 1

@@ -8,7 +8,7 @@ from ..commands import compose, docker
 from ..commands.compose import Project
 from ..errors import CommandFailed, InvalidInput, StepFailed
 from ..facts import ComposeModel, Container, parse_compose_config, parse_inspect
-from ..remote import Command, Result
+from ..remote import Command, Result, run_all
 from .base import Host
 
 
@@ -21,8 +21,8 @@ def containers(
     started them: they are left out unless `oneoffs`, so a rotate never
     counts, serves or retires them.
     """
-    command = listing(app, service)
-    return listed(host, host.remote.run(command.argv, check=command.check), oneoffs=oneoffs)
+    [result] = run_all(host.remote, [listing(app, service)])
+    return listed(host, result, oneoffs=oneoffs)
 
 
 def listing(app: str, service: str | None = None) -> Command:

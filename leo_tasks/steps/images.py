@@ -13,7 +13,7 @@ from ..commands import compose, docker
 from ..commands.compose import Project
 from ..errors import LeoError
 from ..facts import ComposeModel, parse_image_origins
-from ..remote import Command
+from ..remote import Command, run_all
 from .base import Host
 
 NO_PULL = {"never", "build"}
@@ -29,10 +29,14 @@ def _pullable(model: ComposeModel) -> dict[str, list[str]]:
     return by_image
 
 
+def _origins(by_image: dict[str, list[str]]) -> Command:
+    return Command(docker.image_origins(list(by_image)))
+
+
 def origins_command(model: ComposeModel) -> Command | None:
     """The command `pull` starts with (where each image came from), to prefetch."""
     by_image = _pullable(model)
-    return Command(docker.image_origins(list(by_image))) if by_image else None
+    return _origins(by_image) if by_image else None
 
 
 def pull(host: Host, project: Project, model: ComposeModel, settings: AppSettings) -> None:
@@ -41,9 +45,8 @@ def pull(host: Host, project: Project, model: ComposeModel, settings: AppSetting
         if not by_image:
             line.outcome = "nothing to pull"
             return
-        origins_of = origins_command(model)
-        assert origins_of is not None
-        origins = parse_image_origins(host.remote.run(origins_of.argv).stdout)
+        [found] = run_all(host.remote, [_origins(by_image)])
+        origins = parse_image_origins(found.stdout)
         wanted = sorted(
             s for image, names in by_image.items() if origins.get(image) != "local" for s in names
         )

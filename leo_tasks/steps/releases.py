@@ -107,8 +107,7 @@ def history_command(paths: AppPaths, *, sudo: bool = False) -> Command:
 
 
 def read_history(host: Host, paths: AppPaths, *, sudo: bool = False) -> History:
-    command = history_command(paths, sudo=sudo)
-    result = host.remote.run(command.argv, check=command.check, sudo=command.sudo)
+    [result] = run_all(host.remote, [history_command(paths, sudo=sudo)])
     history = parse_history(result.stdout)
     for problem in history.unreadable:
         host.note(f"skipping an unreadable release record: {problem}")

@@ -21,7 +21,7 @@ from ..appsettings import WEB_PORT_SETTING
 from ..commands import docker
 from ..errors import InvalidInput
 from ..layout import WEB_PORT, WEB_SERVICE
-from ..remote import Command
+from ..remote import Command, run_all
 from . import releases
 from .base import Host
 
@@ -69,12 +69,18 @@ def kept_from_before(history: list[releases.Release]) -> bool:
     return not web or web.get("how") == KEPT
 
 
+def _image(app: App) -> str:
+    return str((app.model.services.get(app.web) or {}).get("image") or "")
+
+
+def _exposed(image: str) -> Command:
+    return Command(docker.exposed_ports(image), check=False)
+
+
 def exposed_command(app: App) -> Command | None:
     """The command `resolve` may run (the web image's EXPOSE), to prefetch."""
-    image = str((app.model.services.get(app.web) or {}).get("image") or "")
-    if app.settings.web_port is not None or not image:
-        return None
-    return Command(docker.exposed_ports(image), check=False)
+    image = _image(app)
+    return _exposed(image) if app.settings.web_port is None and image else None
 
 
 def resolve(host: Host, app: App, history: list[releases.Release] | None = None) -> App:
@@ -82,7 +88,7 @@ def resolve(host: Host, app: App, history: list[releases.Release] | None = None)
     now: after the pull). `history`: the app's releases, when the caller has read them."""
     if app.settings.web_port is not None:
         return dataclasses.replace(app, port=app.settings.web_port, port_found=SET)
-    image = str((app.model.services.get(app.web) or {}).get("image") or "")
+    image = _image(app)
     with host.step("find web port") as line:
         found = DEFAULT
         # The previous leo served only a service named web.
@@ -93,9 +99,7 @@ def resolve(host: Host, app: App, history: list[releases.Release] | None = None)
         elif not image:
             port, how = WEB_PORT, f"the default: service {app.web} names no image"
         else:
-            command = exposed_command(app)
-            assert command is not None
-            result = host.remote.run(command.argv, check=command.check)
+            [result] = run_all(host.remote, [_exposed(image)])
             if not result.ok:  # compose up reports a missing image better than we can
                 port, how = WEB_PORT, f"the default: {image} is not on the host"
             else:
